@@ -1,0 +1,330 @@
+"""utils.data: real files, bad files, offline behaviour, image folders, synthetic data."""
+
+import gzip
+import hashlib
+import os
+import shutil
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from utils import data
+from utils.data import DatasetError, DatasetNotFound
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+@pytest.fixture
+def isolated(monkeypatch, tmp_path):
+    """No COURSE_DATA_DIR, an empty cache, no system copies, and no network."""
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(data, "SYSTEM_DIRS", [])
+    monkeypatch.setattr(data, "DOWNLOAD_ATTEMPTS", 1)
+
+    def no_network(url, **kwargs):
+        raise ConnectionError(f"no network for {url}")
+
+    import pooch
+    monkeypatch.setattr(pooch, "retrieve", no_network)
+    return tmp_path
+
+
+def _idx(array: np.ndarray) -> bytes:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+@pytest.fixture
+def fake_mnist(isolated, monkeypatch):
+    """A tiny MNIST-format dataset with its own checksums, in a folder of its own."""
+    rng = np.random.default_rng(0)
+    arrays = {"train_images": rng.integers(0, 256, (12, 28, 28)),
+              "train_labels": np.arange(12) % 10,
+              "test_images": rng.integers(0, 256, (4, 28, 28)), "test_labels": np.arange(4)}
+    folder = isolated / "copies" / "mnist"
+    folder.mkdir(parents=True)
+    files = {}
+    for key, (name, _, md5) in data._MNIST_FILES.items():
+        content = _idx(arrays[key])
+        (folder / f"{name}.gz").write_bytes(gzip.compress(content))
+        files[key] = (name, hashlib.sha256(content).hexdigest(), md5)
+    spec = data.IDX_DATASETS["mnist"]
+    monkeypatch.setitem(data.IDX_DATASETS, "mnist", data._IdxSpec(
+        spec.folder, spec.classes, spec.mirrors, files))
+    return folder, arrays
+
+
+# --- the real datasets (when an offline copy such as ../shared is present) ---------------------
+
+@pytest.mark.skipif(not (SHARED / "mnist").is_dir(), reason="no offline MNIST copy")
+def test_real_mnist_shapes_and_labels():
+    ds = data.load_mnist(SHARED, download=False, fallback=False)
+    assert ds.x_train.shape == (60000, 28, 28, 1) and ds.x_test.shape == (10000, 28, 28, 1)
+    assert ds.x_train.dtype == np.uint8 and ds.y_train.dtype == np.int64
+    assert np.bincount(ds.y_train).tolist() == MNIST_TRAIN_COUNTS
+    assert np.bincount(ds.y_test).tolist() == MNIST_TEST_COUNTS
+    assert ds.y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]  # the famous first digits
+    assert not ds.is_substitute
+
+
+@pytest.mark.skipif(not (SHARED / "fashion-mnist").is_dir(), reason="no offline copy")
+def test_real_fashion_mnist_shapes_and_labels():
+    ds = data.load("fashion_mnist", data_dir=SHARED / "fashion-mnist", download=False)
+    assert ds.x_train.shape == (60000, 28, 28, 1) and ds.x_test.shape == (10000, 28, 28, 1)
+    assert np.bincount(ds.y_train).tolist() == [6000] * 10
+    assert np.bincount(ds.y_test).tolist() == [1000] * 10
+    assert ds.class_names[9] == "Ankle boot"
+
+
+@pytest.mark.skipif(not (SHARED / "mnist").is_dir(), reason="no offline MNIST copy")
+def test_corrupted_real_copy_is_an_error_naming_the_file(isolated):
+    bad = isolated / "bad" / "mnist"
+    shutil.copytree(SHARED / "mnist", bad)
+    content = bytearray(gzip.decompress((bad / "t10k-labels-idx1-ubyte.gz").read_bytes()))
+    content[100] ^= 0xFF  # one flipped label byte: still a valid IDX file, but not MNIST
+    (bad / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes(content)))
+    with pytest.raises(DatasetError) as err:
+        data.load_mnist(bad.parent)
+    msg = str(err.value)
+    assert "t10k-labels-idx1-ubyte.gz" in msg and "SHA-256" in msg and "Fix" in msg
+
+
+# --- the IDX format and bad files ------------------------------------------------------------
+
+def test_parse_idx_matches_independent_construction():
+    arr = np.arange(2 * 3 * 4).reshape(2, 3, 4) % 256
+    np.testing.assert_array_equal(data.parse_idx(_idx(arr)), arr)
+
+
+@pytest.mark.parametrize("content,match", [
+    (b"\x00\x00\x0d\x03" + b"\x00" * 20, "wrong magic"),
+    (b"\x1f\x8b\x08\x00", "wrong magic"),  # bytes handed to parse_idx are never gzip
+    (b"", "wrong magic"),
+    (_idx(np.zeros((3, 2, 2)))[:-1], "truncated"),
+    (_idx(np.zeros((3, 2, 2)))[:10], "truncated"),
+])
+def test_parse_idx_rejects_bad_content(content, match):
+    with pytest.raises(DatasetError, match=match):
+        data.parse_idx(content, "some-file")
+
+
+def test_fake_copy_loads_from_data_dir(fake_mnist):
+    folder, arrays = fake_mnist
+    ds = data.load_mnist(folder.parent)
+    np.testing.assert_array_equal(ds.x_train[..., 0], arrays["train_images"])
+    np.testing.assert_array_equal(ds.y_test, arrays["test_labels"])
+    assert ds.source == str(folder)
+
+
+def test_search_order_env_path_list(fake_mnist, monkeypatch, tmp_path):
+    folder, _ = fake_mnist
+    monkeypatch.setenv("COURSE_DATA_DIR", os.pathsep.join([str(tmp_path / "nothing"),
+                                                           str(folder.parent)]))
+    assert data.load_mnist().source == str(folder)
+    dirs = data.search_dirs("explicit")
+    assert dirs[0] == Path("explicit") and dirs[2] == folder.parent and dirs[3] == data.cache_dir()
+
+
+@pytest.mark.parametrize("damage,match", [
+    (lambda raw: raw[: len(raw) // 2], "damaged gzip"),                       # truncated .gz
+    (lambda raw: gzip.compress(gzip.decompress(raw)[:-7]), "SHA-256"),         # truncated content
+    (lambda raw: gzip.compress(b"\x08\x03" + gzip.decompress(raw)[2:]), "SHA-256"),  # magic
+])
+def test_damaged_files_are_errors_not_fallbacks(fake_mnist, damage, match):
+    folder, _ = fake_mnist
+    path = folder / "train-images-idx3-ubyte.gz"
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(DatasetError, match=match) as err:
+        data.load_mnist(folder.parent, fallback=True)
+    assert str(path) in str(err.value)
+    assert not isinstance(err.value, DatasetNotFound)
+
+
+def test_offline_without_copy_falls_back_to_embedded_sample(isolated, capsys):
+    ds = data.load_mnist()
+    out = capsys.readouterr().out
+    assert "NOTICE" in out and "embedded MNIST sample" in out and "download failed" in out
+    assert ds.is_substitute and ds.x_train.shape == (4000, 28, 28, 1)
+    assert ds.x_test.shape == (1000, 28, 28, 1) and ds.x_train.dtype == np.uint8
+    assert np.bincount(ds.y_train).tolist() == [400] * 10
+    assert not list((isolated / "cache").rglob("*.gz"))  # nothing half-written left behind
+
+
+def test_offline_without_copy_and_without_fallback_names_files_and_fix(isolated):
+    with pytest.raises(DatasetNotFound) as err:
+        data.load_fashion_mnist()
+    msg = str(err.value)
+    for needed in ("train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "COURSE_DATA_DIR",
+                   str(data.cache_dir() / "fashion-mnist"), "no network"):
+        assert needed in msg
+    with pytest.raises(DatasetNotFound):
+        data.load_mnist(fallback=False)
+
+
+def test_download_is_verified_and_bad_download_removed(fake_mnist, monkeypatch):
+    folder, arrays = fake_mnist
+    import pooch
+
+    published = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    def fake_retrieve(url, known_hash, fname, path, **kwargs):
+        name = url.rsplit("/", 1)[1]
+        content = published[name]
+        if "t10k-images" in name:
+            content = gzip.compress(gzip.decompress(content)[:-1] + b"\x01")  # tampered
+        Path(path, fname).write_bytes(content)
+        return str(Path(path, fname))
+
+    monkeypatch.setattr(pooch, "retrieve", fake_retrieve)
+    shutil.rmtree(folder)  # no local copy: everything must come through the download
+    with pytest.raises(DatasetError, match="SHA-256"):
+        data.load_mnist()
+    cached = data.cache_dir() / "mnist"
+    assert (cached / "train-images-idx3-ubyte.gz").is_file()  # good downloads are kept
+    assert not (cached / "t10k-images-idx3-ubyte.gz").exists()  # the bad one is removed
+
+
+def test_unwritable_cache_is_a_clear_error(isolated, monkeypatch):
+    blocker = isolated / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(blocker / "cache"))
+    with pytest.raises(DatasetError, match="not writable.*COURSE_CACHE_DIR"):
+        data.load_fashion_mnist()
+
+
+def test_unknown_dataset_name_lists_known_ones():
+    with pytest.raises(DatasetError) as err:
+        data.load("imagenet")
+    assert "imagenet" in str(err.value) and "fashion-mnist" in str(err.value)
+    assert "load_image_folder" in str(err.value)
+
+
+def test_offline_env_skips_download(isolated, monkeypatch):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    with pytest.raises(DatasetNotFound, match="downloads are off"):
+        data.load_mnist(fallback=False)
+
+
+# --- image folders ---------------------------------------------------------------------------
+
+@pytest.fixture
+def folder(tmp_path):
+    root = tmp_path / "pets"
+    (root / "cat").mkdir(parents=True)
+    (root / "dog").mkdir()
+    Image.new("L", (8, 8), 100).save(root / "cat" / "a.png")
+    Image.new("RGBA", (8, 8), (255, 0, 0, 255)).save(root / "cat" / "b.png")
+    Image.new("RGB", (8, 8), (0, 0, 255)).save(root / "dog" / "c.jpg", quality=100)
+    (root / "dog" / "notes.txt").write_text("not an image")
+    (root / ".DS_Store").write_bytes(b"\0\0")
+    return root
+
+
+def test_image_folder_labels_and_mixed_modes(folder):
+    ds = data.load_image_folder(folder)
+    assert ds.class_names == ["cat", "dog"] and ds.y_train.tolist() == [0, 0, 1]
+    assert ds.x_train.shape == (3, 8, 8, 3) and ds.x_train.dtype == np.uint8
+    assert ds.x_train[0, 0, 0].tolist() == [100, 100, 100]  # gray -> RGB
+    assert ds.x_train[1, 0, 0].tolist() == [255, 0, 0]      # RGBA -> RGB
+    gray = data.load_image_folder(folder, mode="L")
+    assert gray.x_train.shape == (3, 8, 8, 1)
+
+
+def test_image_folder_transparency_goes_onto_white(tmp_path):
+    Image.new("RGBA", (4, 4), (0, 0, 0, 0)).save(tmp_path / "clear.png")
+    assert data.load_image_folder(tmp_path).x_train[0, 0, 0].tolist() == [255, 255, 255]
+
+
+def test_image_folder_unreadable_file(folder, capsys):
+    bad = folder / "dog" / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8 this is not really a jpeg")
+    with pytest.raises(DatasetError) as err:
+        data.load_image_folder(folder)
+    assert str(bad) in str(err.value) and "skip_unreadable=True" in str(err.value)
+    ds = data.load_image_folder(folder, skip_unreadable=True)
+    assert len(ds.x_train) == 3 and "skipped 1 unreadable" in capsys.readouterr().out
+
+
+def test_image_folder_sizes_must_match_or_be_resized(folder):
+    Image.new("RGB", (10, 6)).save(folder / "dog" / "wide.png")
+    with pytest.raises(DatasetError, match="size=N"):
+        data.load_image_folder(folder)
+    assert data.load_image_folder(folder, size=5).x_train.shape == (4, 5, 5, 3)
+
+
+def test_image_folder_flat_archive_and_empty(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for i in range(3):
+        Image.new("L", (4, 4), i).save(flat / f"{i}.pgm")
+    archive = tmp_path / "flat.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(flat, arcname="flat")
+    ds = data.load_image_folder(archive, mode="L")
+    assert ds.x_train[:, 0, 0, 0].tolist() == [0, 1, 2] and set(ds.y_train.tolist()) == {0}
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="no image files"):
+        data.load_image_folder(tmp_path / "empty")
+    with pytest.raises(DatasetError, match="does not exist"):
+        data.load_image_folder(tmp_path / "missing")
+
+
+# --- CIFAR-10 (binary release) ----------------------------------------------------------------
+
+def _cifar_file(path: Path, labels, rng) -> np.ndarray:
+    images = rng.integers(0, 256, (len(labels), 32, 32, 3), dtype=np.uint8)
+    records = [bytes([lab]) + img[..., 0].tobytes() + img[..., 1].tobytes() + img[..., 2].tobytes()
+               for lab, img in zip(labels, images, strict=True)]
+    path.write_bytes(b"".join(records))
+    return images
+
+
+def test_cifar_binary_layout(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "CIFAR_RECORDS_PER_FILE", 3)
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "cifar-10-batches-bin"
+    folder.mkdir()
+    expected = [_cifar_file(folder / f"data_batch_{i}.bin", [i, 0, 9], rng) for i in range(1, 6)]
+    test_images = _cifar_file(folder / "test_batch.bin", [3, 4, 5], rng)
+    ds = data.load_cifar10(tmp_path, download=False)
+    np.testing.assert_array_equal(ds.x_train, np.concatenate(expected))  # R, G, B planes -> HWC
+    np.testing.assert_array_equal(ds.x_test, test_images)
+    assert ds.y_train[:3].tolist() == [1, 0, 9] and ds.class_names[0] == "airplane"
+    (folder / "test_batch.bin").write_bytes((folder / "test_batch.bin").read_bytes()[:-5])
+    with pytest.raises(DatasetError, match="test_batch.bin.*truncated"):
+        data.load_cifar10(tmp_path, download=False)
+
+
+def test_cifar_offline_synthetic_fallback_and_error(isolated, capsys):
+    with pytest.raises(DatasetNotFound, match="cifar-10-binary.tar.gz"):
+        data.load_cifar10()
+    ds = data.load_cifar10(fallback="synthetic")
+    assert ds.name == "synthetic-shapes" and ds.is_substitute
+    assert "SYNTHETIC" in capsys.readouterr().out
+
+
+# --- synthetic shapes ------------------------------------------------------------------------
+
+def test_shapes_are_deterministic_balanced_and_learnable():
+    x, y = data.make_shapes(1000, seed=3)
+    x2, y2 = data.make_shapes(1000, seed=3)
+    np.testing.assert_array_equal(x, x2)
+    assert x.shape == (1000, 32, 32, 3) and np.bincount(y).tolist() == [100] * 10
+    # Learnable: a linear classifier on the (shape-revealing) foreground mask beats chance.
+    from sklearn.linear_model import LogisticRegression
+
+    def features(images):
+        gray = images.mean(-1)
+        return (gray > gray.mean((1, 2), keepdims=True)).reshape(len(images), -1)
+
+    xt, yt = data.make_shapes(400, seed=4)
+    acc = LogisticRegression(max_iter=300).fit(features(x), y).score(features(xt), yt)
+    assert acc > 0.3, acc  # chance is 0.1

@@ -1,0 +1,133 @@
+"""utils.torch_helpers: conversion, batch augmentations (against NumPy), loaders, counting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from augment_reference import flip_pattern, window_index  # noqa: E402
+
+from utils import torch_helpers as th  # noqa: E402
+
+
+def uint8_images(n: int = 6, height: int = 5, width: int = 7, channels: int = 3) -> np.ndarray:
+    return np.random.default_rng(n).integers(0, 256, (n, height, width, channels), dtype=np.uint8)
+
+
+def test_to_tensor_layout_and_range():
+    images = uint8_images()
+    x = th.to_tensor(images)
+    assert x.dtype == torch.float32 and x.shape == (6, 3, 5, 7) and x.is_contiguous()
+    np.testing.assert_allclose(x.numpy(), images.transpose(0, 3, 1, 2) / 255.0, atol=1e-7)
+    gray = images[..., 0]
+    np.testing.assert_allclose(th.to_tensor(gray).numpy(), gray[:, None] / 255.0, atol=1e-7)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((2, 4, 4, 3), np.float32), np.zeros((4, 4), np.uint8)])
+def test_to_tensor_rejects_bad_input(bad):
+    with pytest.raises(ValueError, match=r"uint8 images of shape \(N, H, W\)"):
+        th.to_tensor(bad)
+
+
+def test_normalize_against_numpy():
+    x = np.random.default_rng(0).random((4, 3, 5, 5)).astype(np.float32)
+    mean, std = [0.4914, 0.4822, 0.4465], [0.247, 0.243, 0.261]
+    expected = (x - np.array(mean)[:, None, None]) / np.array(std)[:, None, None]
+    out = th.normalize(torch.from_numpy(x), mean, std)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(th.normalize(torch.from_numpy(x), [0.5], [0.5]).numpy(),
+                               x * 2 - 1, atol=1e-6)
+    with pytest.raises(ValueError, match="one per channel"):
+        th.normalize(torch.from_numpy(x), [0.5, 0.5], [0.5, 0.5])
+
+
+def test_random_crop_padding_zero_is_identity():
+    x = th.to_tensor(uint8_images())
+    assert torch.equal(th.random_crop(x, 0), x)
+    with pytest.raises(ValueError, match="padding"):
+        th.random_crop(x, -1)
+
+
+def test_random_crop_outputs_are_shifted_windows():
+    padding = 2
+    x = th.to_tensor(uint8_images(n=32, height=6, width=5)) + 0.01  # no pixel equals the padding
+    out = th.random_crop(x, padding, generator=torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and out.dtype == x.dtype
+    pairs = zip(x.numpy(), out.numpy(), strict=True)
+    chosen = {window_index(image, crop, padding) for image, crop in pairs}
+    assert len(chosen) > 5  # 32 images over 25 offsets: the offsets really vary
+
+
+def test_random_crop_is_reproducible_with_a_generator():
+    x = th.to_tensor(uint8_images(n=16))
+    first = th.random_crop(x, 3, generator=torch.Generator().manual_seed(7))
+    again = th.random_crop(x, 3, generator=torch.Generator().manual_seed(7))
+    other = th.random_crop(x, 3, generator=torch.Generator().manual_seed(8))
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+
+
+def test_random_hflip_per_image():
+    x = th.to_tensor(uint8_images(n=64))
+    mirror = torch.from_numpy(np.flip(x.numpy(), axis=3).copy())
+    out = th.random_hflip(x, generator=torch.Generator().manual_seed(0))
+    flipped = flip_pattern(x.numpy(), out.numpy(), width_axis=2)
+    assert 10 < sum(flipped) < 54  # about half of 64
+    assert torch.equal(th.random_hflip(x, p=0.0), x)
+    assert torch.equal(th.random_hflip(x, p=1.0), mirror)
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    assert torch.equal(th.random_hflip(x, generator=g1), th.random_hflip(x, generator=g2))
+
+
+def labelled_images(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Image i is filled with the value i, and its label is i (to check pairing and order)."""
+    images = np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None], (n, 4, 4, 3))
+    return images.copy(), np.arange(n)
+
+
+def test_make_loader_batches():
+    images, labels = labelled_images(50)
+    loader = th.make_loader(images, labels, batch_size=16)
+    batches = list(loader)
+    assert len(loader) == len(batches) == 4
+    assert [len(x) for x, _ in batches] == [16, 16, 16, 2]
+    seen = []
+    for x, y in batches:
+        assert x.dtype == torch.float32 and y.dtype == torch.int64 and x.shape[1:] == (3, 4, 4)
+        assert 0.0 <= x.min() and x.max() <= 1.0
+        np.testing.assert_allclose(x[:, 0, 0, 0].numpy() * 255, y.numpy(), atol=1e-4)  # pairs
+        seen += y.tolist()
+    assert sorted(seen) == list(range(50)) and seen != list(range(50))  # shuffled, complete
+    assert len(th.make_loader(images, labels, batch_size=16, drop_last=True)) == 3
+
+
+def test_make_loader_order_depends_only_on_the_seed():
+    images, labels = labelled_images(40)
+
+    def order(**kwargs) -> list[int]:
+        return [i for _, y in th.make_loader(images, labels, batch_size=8, **kwargs)
+                for i in y.tolist()]
+
+    assert order(seed=1) == order(seed=1)
+    assert order(seed=1) != order(seed=2)
+    assert order(shuffle=False) == list(range(40))
+
+
+def test_make_loader_images_only_and_bad_labels():
+    images, labels = labelled_images(10)
+    batches = list(th.make_loader(images, None, batch_size=4, shuffle=False))
+    assert all(isinstance(x, torch.Tensor) for x in batches)
+    assert [tuple(x.shape) for x in batches] == [(4, 3, 4, 4), (4, 3, 4, 4), (2, 3, 4, 4)]
+    with pytest.raises(ValueError, match="10 images but 9 labels"):
+        th.make_loader(images, labels[:9], batch_size=4)
+
+
+def test_count_params():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4),
+                                torch.nn.Linear(4, 2))
+    assert th.count_params(model) == (3 * 4 + 4) + (4 + 4) + (4 * 2 + 2)
+    model[0].requires_grad_(False)
+    assert th.count_params(model) == (4 + 4) + (4 * 2 + 2)
+    assert th.count_params(model, trainable_only=False) == 16 + 8 + 10

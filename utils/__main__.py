@@ -1,0 +1,90 @@
+"""The course's command line: ``python -m utils <command>`` (``--help`` lists them)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import chapters as course
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from . import runtime
+
+    print(runtime.describe())
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from . import runner
+
+    runs = runner.run_chapters(args.chapters, args.profile, args.timeout)
+    if not runs:
+        print("Nothing ran: no chapter notebooks found in solutions/.")
+        return 1
+    print("\n" + runner.table(runs))
+    print(f"\nExecuted notebooks (with outputs and figures) are in {runner.BUILD}/")
+    if args.command == "bench":
+        md = runner.write_benchmarks(runs, args.profile, Path(args.docs))
+        print(f"Wrote {md} and {md.with_suffix('.json')}")
+    failed = [r for r in runs if not r.ok]
+    for r in failed:
+        print(f"FAILED {r.chapter}/{r.framework}: {r.error}\n  see {r.output}")
+    return 1 if failed else 0
+
+
+def _exercises(args: argparse.Namespace) -> int:
+    from . import exercises
+
+    changed = exercises.generate(course.ROOT / "solutions", course.ROOT / "chapters",
+                                 check=args.check)
+    if args.check:
+        for path in changed:
+            print(f"out of date: {path} (run: python -m utils exercises)")
+        return 1 if changed else 0
+    print(f"chapters/ generated from solutions/: {len(changed)} notebook(s) updated")
+    return 0
+
+
+def _clean(args: argparse.Namespace) -> int:
+    import nbformat
+
+    for path in sorted(course.ROOT.glob("*/*/*.ipynb")):
+        if path.parts[-3] not in ("chapters", "solutions"):
+            continue
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        text = nbformat.writes(nb) + "\n"
+        if path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+            print(f"cleaned {path.relative_to(course.ROOT)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m utils", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("doctor", help="print the runtime report: devices, versions, profile")
+    for name, text in (("run", "execute chapter notebooks headless into build/ and summarise"),
+                       ("bench", "like run, and write docs/benchmarks.md + .json")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("chapters", nargs="*", help="e.g. 00_setup or 01 (default: all)")
+        p.add_argument("--profile", choices=["smoke", "quick", "full"],
+                       help="default: chosen automatically per machine")
+        p.add_argument("--timeout", type=int, default=None, help="seconds per cell")
+        if name == "bench":
+            p.add_argument("--docs", default=str(course.ROOT / "docs"), help="output folder")
+    p = sub.add_parser("exercises", help="generate chapters/ from solutions/")
+    p.add_argument("--check", action="store_true", help="only report out-of-date notebooks")
+    sub.add_parser("clean", help="strip outputs from the notebooks in chapters/ and solutions/")
+    args = parser.parse_args(argv)
+    handler = {"doctor": _doctor, "run": _run, "bench": _run, "exercises": _exercises,
+               "clean": _clean}[args.command]
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

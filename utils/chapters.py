@@ -1,0 +1,36 @@
+"""The course's chapters, in order: the one list the runner, the benchmarks and the book use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FRAMEWORKS = ("pytorch", "keras")  # notebook file stems, in the order they are run and shown
+
+CHAPTERS: dict[str, str] = {
+    "00_setup": "Setup: runtimes, tensors and a first model",
+    "01_cnn": "Convolutional networks",
+    "02_dcgan": "Generative adversarial networks (DCGAN)",
+    "03_vae": "Variational autoencoders",
+    "04_style_transfer": "Neural style transfer",
+    "05_sequences": "Image sequences with ConvLSTM",
+}
+
+
+def resolve(names: list[str] | None = None) -> list[str]:
+    """Chapter folder names from user input (``01``, ``01_cnn`` or ``cnn``); all when empty."""
+    if not names:
+        return list(CHAPTERS)
+    out = []
+    for name in names:
+        hits = [c for c in CHAPTERS if name in (c, c[:2], c[3:])]
+        if len(hits) != 1:
+            raise SystemExit(f"Unknown chapter {name!r}. Chapters: {', '.join(CHAPTERS)}")
+        out.append(hits[0])
+    return out
+
+
+def notebooks(chapter: str, kind: str = "solutions") -> list[Path]:
+    """The chapter's notebooks that exist, PyTorch first (``kind``: solutions or chapters)."""
+    folder = ROOT / kind / chapter
+    return [folder / f"{fw}.ipynb" for fw in FRAMEWORKS if (folder / f"{fw}.ipynb").is_file()]

@@ -1,0 +1,137 @@
+"""Keras 3 (TensorFlow backend) plumbing: NumPy images to floats, batch augmentation, tf.data.
+
+The twin of `utils.torch_helpers`, in NHWC: the augmentations are TensorFlow ops on whole float
+batches, so they run inside a ``tf.data`` ``map`` (see `make_dataset`) or in a custom train step.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # must happen before keras is imported
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+
+def _as_uint8_nhwc(images: np.ndarray) -> np.ndarray:
+    """Check that ``images`` are uint8 (N, H, W[, C]) and add the channel axis to gray ones."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim not in (3, 4):
+        raise ValueError(f"Expected uint8 images of shape (N, H, W) or (N, H, W, C), got dtype "
+                         f"{images.dtype} and shape {images.shape}.")
+    return images[..., None] if images.ndim == 3 else images
+
+
+def to_float(images: np.ndarray) -> np.ndarray:
+    """uint8 NHWC (or NHW gray) images -> float32 NHWC in [0, 1]."""
+    return _as_uint8_nhwc(images).astype(np.float32) / np.float32(255)
+
+
+def _uniform(shape: Any, seed: int | None, minval: Any = 0.0, maxval: Any = 1.0,
+             dtype: Any = None) -> tf.Tensor:
+    """Uniform draws: from the global TF RNG when ``seed`` is None (a new draw every call, seeded
+    by ``tf.random.set_seed``), else stateless, so the same seed always gives the same draw."""
+    import tensorflow as tf
+
+    dtype = dtype or tf.float32
+    if seed is None:
+        return tf.random.uniform(shape, minval, maxval, dtype=dtype)
+    return tf.random.stateless_uniform(shape, [seed, 0], minval, maxval, dtype=dtype)
+
+
+def normalize(x: Any, mean: Sequence[float], std: Sequence[float]) -> tf.Tensor:
+    """``(x - mean) / std`` per channel of a float NHWC batch."""
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(x)
+    channels = x.shape[-1]
+    mean_t = tf.reshape(tf.constant(mean, dtype=x.dtype), [-1])
+    std_t = tf.reshape(tf.constant(std, dtype=x.dtype), [-1])
+    if mean_t.shape[0] not in (1, channels) or std_t.shape[0] not in (1, channels):
+        raise ValueError(f"mean/std need 1 or {channels} values (one per channel), got "
+                         f"{mean_t.shape[0]} and {std_t.shape[0]}.")
+    return (x - mean_t) / std_t
+
+
+def random_crop(x: Any, padding: int, seed: int | None = None) -> tf.Tensor:
+    """Zero-pad each side by ``padding``, then crop a random window of the original size per image.
+
+    Vectorised (two batched gathers), so it also runs inside tf.data. ``seed=None`` draws anew
+    on every call (what a pipeline wants); an int seed gives the same crops on every call.
+    """
+    import tensorflow as tf
+
+    if padding < 0:
+        raise ValueError(f"padding must be >= 0, got {padding}")
+    x = tf.convert_to_tensor(x)
+    if padding == 0:
+        return x
+    shape = tf.shape(x)
+    n, height, width = shape[0], shape[1], shape[2]
+    padded = tf.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]])
+    offsets = _uniform([2, n], seed, 0, 2 * padding + 1, dtype=tf.int32)
+    rows = offsets[0][:, None] + tf.range(height)[None, :]  # (N, H)
+    cols = offsets[1][:, None] + tf.range(width)[None, :]  # (N, W)
+    out = tf.gather(padded, rows, axis=1, batch_dims=1)  # (N, H, W + 2p, C)
+    return tf.gather(out, cols, axis=2, batch_dims=1)  # (N, H, W, C)
+
+
+def random_hflip(x: Any, p: float = 0.5, seed: int | None = None) -> tf.Tensor:
+    """Mirror each image of an NHWC batch left-right with probability ``p`` (``seed`` as in
+    `random_crop`)."""
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(x)
+    flip = _uniform(tf.shape(x)[:1], seed) < p
+    return tf.where(flip[:, None, None, None], tf.reverse(x, axis=[2]), x)
+
+
+def make_dataset(
+    images: np.ndarray,
+    labels: np.ndarray | Sequence[int] | None = None,
+    batch_size: int = 128,
+    shuffle: bool = True,
+    seed: int = 0,
+    augment: Callable[[tf.Tensor], tf.Tensor] | None = None,
+) -> tf.data.Dataset:
+    """A ``tf.data.Dataset`` of float32 NHWC batches in [0, 1] (with int64 labels if given).
+
+    Images stay uint8 until each batch is converted, then ``augment(batch)`` runs (if given);
+    the same ``seed`` gives the same order. Reshuffled every epoch; prefetched.
+    """
+    import tensorflow as tf
+
+    images = _as_uint8_nhwc(images)
+    if labels is None:
+        dataset = tf.data.Dataset.from_tensor_slices(images)
+    else:
+        labels = np.asarray(labels, dtype=np.int64)
+        if len(labels) != len(images):
+            raise ValueError(f"Got {len(images)} images but {len(labels)} labels.")
+        dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    if shuffle:
+        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+
+    def prepare(batch: tf.Tensor) -> tf.Tensor:
+        batch = tf.cast(batch, tf.float32) / 255.0
+        return augment(batch) if augment is not None else batch
+
+    dataset = dataset.batch(batch_size)
+    if labels is None:
+        dataset = dataset.map(prepare)
+    else:
+        dataset = dataset.map(lambda x, y: (prepare(x), y))
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def count_params(model: Any) -> int:
+    """Number of trainable parameters of a built Keras model (matches torch's ``requires_grad``)."""
+    if not getattr(model, "built", True):
+        raise ValueError("The model is not built yet: call it on a batch or use model.build().")
+    return sum(math.prod(weight.shape) for weight in model.trainable_weights)

@@ -1,0 +1,40 @@
+"""How a notebook publishes its results: ``report.result("test_accuracy", 0.98, key=True)``.
+
+Under the runner (``python -m utils run`` / ``bench``) each call is added to a JSON file the
+runner named in ``COURSE_REPORT_FILE``; in an interactive session it only prints the value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def _update(section: str, key: str, value: Any) -> None:
+    path = os.environ.get("COURSE_REPORT_FILE")
+    if not path:
+        return
+    file = Path(path)
+    data = json.loads(file.read_text()) if file.is_file() else {"facts": {}, "results": {}}
+    data[section][key] = value
+    tmp = file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=float))
+    tmp.replace(file)
+
+
+def result(name: str, value: float, *, key: bool = False, fmt: str = "{:.4g}",
+           higher_is_better: bool | None = None) -> None:
+    """Publish one metric. ``key=True`` marks the notebook's headline result (one per notebook);
+    ``fmt`` is how tables show it (e.g. ``"{:.1%}"``)."""
+    value = float(value)
+    print(f"[result] {name} = {fmt.format(value)}")
+    _update("results", name, {"value": value, "key": key, "fmt": fmt,
+                              "higher_is_better": higher_is_better})
+
+
+def fact(**facts: Any) -> None:
+    """Record facts about the run (framework, device, profile, dataset actually used)."""
+    for name, value in facts.items():
+        _update("facts", name, value if isinstance(value, int | float | bool) else str(value))

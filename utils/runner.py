@@ -1,0 +1,169 @@
+"""Execute chapter notebooks headless (papermill) into ``build/``, collect what each one
+publishes with ``utils.report``, and summarise it: ``python -m utils run`` and ``bench``."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import chapters as course
+
+BUILD = course.ROOT / "build"
+
+
+@dataclass
+class Run:
+    """One executed notebook."""
+
+    chapter: str
+    framework: str
+    ok: bool
+    seconds: float
+    output: Path
+    facts: dict = field(default_factory=dict)
+    results: dict = field(default_factory=dict)
+    error: str = ""
+
+    def key_result(self) -> str:
+        for name, r in self.results.items():
+            if r.get("key"):
+                return f"{name} = {r['fmt'].format(r['value'])}"
+        return "—"
+
+
+def execute(notebook: Path, out_dir: Path, profile: str | None = None,
+            timeout_s: int | None = None) -> Run:
+    """Run one notebook with papermill (``PROFILE`` parameter) into ``out_dir``; never raises
+    for a failing notebook: the failure is part of the result."""
+    import papermill
+
+    chapter, framework = notebook.parent.name, notebook.stem
+    out_dir.mkdir(parents=True, exist_ok=True)
+    output = out_dir / notebook.name
+    report = out_dir / f"{framework}.results.json"
+    report.unlink(missing_ok=True)
+    env_before = dict(os.environ)
+    os.environ["COURSE_REPORT_FILE"] = str(report)
+    os.environ["COURSE_FIGURES_DIR"] = str(out_dir / f"figures-{framework}")
+    os.environ.setdefault("COURSE_TB_DIR", str(out_dir / "tensorboard"))
+    start = time.perf_counter()
+    error = ""
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(output), parameters={"PROFILE": profile} if profile else {},
+            cwd=str(notebook.parent), progress_bar=False, kernel_name="python3",
+            execution_timeout=timeout_s, log_output=False)
+    except Exception as e:  # PapermillExecutionError and kernel deaths alike
+        error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+    seconds = time.perf_counter() - start
+    data = json.loads(report.read_text()) if report.is_file() else {}
+    return Run(chapter, framework, not error, seconds, output, data.get("facts", {}),
+               data.get("results", {}), error)
+
+
+def run_chapters(names: list[str] | None, profile: str | None = None,
+                 timeout_s: int | None = None) -> list[Run]:
+    """Execute every notebook of the named chapters (all chapters that exist by default)."""
+    runs = []
+    for chapter in course.resolve(names):
+        notebooks = course.notebooks(chapter)
+        if not notebooks and names:
+            print(f"[run] {chapter}: not written yet (no notebooks in solutions/{chapter})")
+        for nb in notebooks:
+            print(f"[run] {chapter}/{nb.name} …", flush=True)
+            run = execute(nb, BUILD / chapter, profile, timeout_s)
+            status = "ok" if run.ok else f"FAILED ({run.error})"
+            print(f"[run] {chapter}/{nb.name}: {status} in {run.seconds:.0f} s", flush=True)
+            runs.append(run)
+    return runs
+
+
+def time_ratios(runs: list[Run]) -> dict[str, float]:
+    """PyTorch/Keras wall-time ratio per chapter (both measured in this one run)."""
+    by = {(r.chapter, r.framework): r.seconds for r in runs if r.ok}
+    return {c: by[(c, "pytorch")] / by[(c, "keras")]
+            for c in dict.fromkeys(r.chapter for r in runs)
+            if (c, "pytorch") in by and (c, "keras") in by}
+
+
+def table(runs: list[Run]) -> str:
+    """A Markdown table: chapter, framework, status, device, profile, dataset, key result, time."""
+    rows = ["| chapter | framework | status | device | profile | dataset | key result | time |",
+            "|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        f = r.facts
+        rows.append(f"| {r.chapter} | {r.framework} | {'ok' if r.ok else 'FAILED'} | "
+                    f"{f.get('device', '?')} | {f.get('profile', '?')} | "
+                    f"{f.get('dataset', '?')} | {r.key_result()} | {r.seconds:.0f} s |")
+    ratios = time_ratios(runs)
+    if ratios:
+        rows.append("")
+        rows.append("PyTorch / Keras wall-time ratio (same work, this run): " + ", ".join(
+            f"{c} {v:.2f}" for c, v in ratios.items()))
+    return "\n".join(rows)
+
+
+def machine() -> dict[str, str]:
+    """What the benchmark ran on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = ""
+    try:
+        gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"os": f"{platform.system()} {platform.release()}", "cpu": cpu,
+            "cores": str(os.cpu_count()), "gpu": gpu or "none",
+            "python": sys.version.split()[0]}
+
+
+def write_benchmarks(runs: list[Run], profile: str | None, docs: Path) -> Path:
+    """``docs/benchmarks.md`` (+ ``benchmarks.json``): one section per profile, replaced in
+    place when that profile is measured again, so quick and full results live side by side."""
+    docs.mkdir(parents=True, exist_ok=True)
+    json_path = docs / "benchmarks.json"
+    everything = json.loads(json_path.read_text()) if json_path.is_file() else {}
+    used = sorted({r.facts.get("profile", profile or "auto") for r in runs}) or ["auto"]
+    key = "+".join(used)
+    everything[key] = {
+        "date": time.strftime("%Y-%m-%d"), "machine": machine(),
+        "command": "python -m utils bench " + " ".join(
+            dict.fromkeys(r.chapter for r in runs)) + (f" --profile {profile}" if profile else ""),
+        "runs": [{"chapter": r.chapter, "framework": r.framework, "ok": r.ok,
+                  "seconds": round(r.seconds, 1), "facts": r.facts, "results": r.results,
+                  "error": r.error} for r in runs],
+        "table": table(runs),
+    }
+    json_path.write_text(json.dumps(everything, indent=1) + "\n")
+    lines = ["# Benchmarks", "",
+             "Measured with `python -m utils bench [CHAPTER…] --profile P`, which executes the "
+             "notebooks headless and collects what each publishes with `utils.report`. "
+             "Timings compare only within one run (ratios), never across machines.", ""]
+    for name, section in everything.items():
+        m = section["machine"]
+        lines += [f"## Profile: {name}", "",
+                  f"{section['date']} · `{section['command']}` · {m['cpu']} ({m['cores']} cores) "
+                  f"· GPU: {m['gpu']} · {m['os']} · Python {m['python']}", "",
+                  section["table"], ""]
+    if not any("full" in name for name in everything):
+        lines += ["## Profile: full", "", "Not yet measured: it needs a GPU "
+                  "(`COURSE_PROFILE=full python -m utils bench` on one).", ""]
+    md = docs / "benchmarks.md"
+    md.write_text("\n".join(lines))
+    return md

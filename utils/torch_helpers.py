@@ -1,0 +1,120 @@
+"""PyTorch plumbing without torchvision: NumPy images to tensors, batch augmentation, loaders.
+
+Augmentations work on whole float NCHW batches with tensor ops, so they run on whatever device
+the batch is on (apply them to each batch inside the training loop, after ``.to(device)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+    from torch.utils.data import DataLoader
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 NHWC (or NHW gray) NumPy images -> float32 NCHW tensor in [0, 1]."""
+    import torch
+
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim not in (3, 4):
+        raise ValueError(f"Expected uint8 images of shape (N, H, W) or (N, H, W, C), got dtype "
+                         f"{images.dtype} and shape {images.shape}.")
+    if images.ndim == 3:
+        images = images[..., None]
+    nchw = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
+    return nchw.float().div(255)
+
+
+def _rng_device(x: torch.Tensor, generator: torch.Generator | None) -> torch.device:
+    """Draw random numbers where ``generator`` lives (a CPU generator can't fill a CUDA tensor)."""
+    return generator.device if generator is not None else x.device
+
+
+def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """``(x - mean) / std`` per channel of a float NCHW batch."""
+    import torch
+
+    mean_t = torch.as_tensor(mean, dtype=x.dtype, device=x.device).reshape(1, -1, 1, 1)
+    std_t = torch.as_tensor(std, dtype=x.dtype, device=x.device).reshape(1, -1, 1, 1)
+    if mean_t.shape[1] not in (1, x.shape[1]) or std_t.shape[1] not in (1, x.shape[1]):
+        raise ValueError(f"mean/std need 1 or {x.shape[1]} values (one per channel), got "
+                         f"{mean_t.shape[1]} and {std_t.shape[1]}.")
+    return (x - mean_t) / std_t
+
+
+def random_crop(
+    x: torch.Tensor, padding: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Zero-pad each side by ``padding``, then crop a random window of the original size per image.
+
+    The classic CIFAR augmentation: every image is shifted by up to ``padding`` pixels.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if padding < 0:
+        raise ValueError(f"padding must be >= 0, got {padding}")
+    if padding == 0:
+        return x
+    n, _, height, width = x.shape
+    padded = F.pad(x, (padding, padding, padding, padding))
+    offsets = torch.randint(2 * padding + 1, (2 * n,), generator=generator,
+                            device=_rng_device(x, generator)).to(x.device)
+    rows = offsets[:n, None] + torch.arange(height, device=x.device)  # (N, H)
+    cols = offsets[n:, None] + torch.arange(width, device=x.device)  # (N, W)
+    batch = torch.arange(n, device=x.device)[:, None, None]
+    # Advanced indexing on N, H, W (C kept by the slice) gives (N, H, W, C).
+    return padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
+def random_hflip(
+    x: torch.Tensor, p: float = 0.5, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Mirror each image of an NCHW batch left-right with probability ``p``."""
+    import torch
+
+    draws = torch.rand(x.shape[0], generator=generator, device=_rng_device(x, generator))
+    flip = draws.to(x.device) < p
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+def make_loader(
+    images: np.ndarray,
+    labels: np.ndarray | Sequence[int] | None,
+    batch_size: int,
+    shuffle: bool = True,
+    seed: int = 0,
+    drop_last: bool = False,
+) -> DataLoader:
+    """A DataLoader of (float NCHW images in [0, 1], int64 labels), or of images alone.
+
+    Shuffling uses its own generator seeded by ``seed``: the same seed gives the same order.
+    Augment on the fly in the training loop: ``x = random_crop(x.to(device), 4, g)``.
+    """
+    import torch
+    from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+
+    x = to_tensor(images)
+    if labels is None:
+        dataset: Any = x  # indexing the tensor itself yields plain image batches
+    else:
+        y = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+        if len(y) != len(x):
+            raise ValueError(f"Got {len(x)} images but {len(y)} labels.")
+        dataset = torch.utils.data.TensorDataset(x, y)
+    order = (RandomSampler(range(len(x)), generator=torch.Generator().manual_seed(seed))
+             if shuffle else SequentialSampler(range(len(x))))
+    # Sampling whole batches of indices lets the tensors be sliced once per batch instead of
+    # being indexed and collated image by image (several times faster on a CPU).
+    sampler = BatchSampler(order, batch_size=batch_size, drop_last=drop_last)
+    return DataLoader(dataset, sampler=sampler, batch_size=None)
+
+
+def count_params(model: torch.nn.Module, trainable_only: bool = True) -> int:
+    """Number of parameters (only those with ``requires_grad`` unless ``trainable_only=False``)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
