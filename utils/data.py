@@ -54,6 +54,11 @@ class ImageData:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def label(self) -> str:
+        """Name and origin in one line, for reports: which data a result was measured on."""
+        return f"{self.name} ({self.source})"
+
+    @property
     def is_substitute(self) -> bool:
         """True when this is an embedded sample or synthetic stand-in, not the real dataset."""
         return bool(self.notes)

@@ -1,0 +1,89 @@
+"""The headless runner and benchmark table: papermill parameters, collected results, failures."""
+
+import json
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from utils import report, runner
+from utils.__main__ import main
+from utils.chapters import resolve
+
+
+def _notebook(path, body):
+    nb = new_notebook(cells=[
+        new_code_cell("PROFILE = None", metadata={"tags": ["parameters"]}),
+        new_code_cell("from utils import report\n" + body),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                "language": "python"}})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def test_execute_collects_results_and_injects_profile(tmp_path):
+    nb = _notebook(tmp_path / "src" / "99_demo" / "pytorch.ipynb",
+                   "report.fact(profile=PROFILE, dataset='toy')\n"
+                   "report.result('accuracy', 0.875, key=True, fmt='{:.1%}')\n"
+                   "report.result('loss', 0.25)")
+    run = runner.execute(nb, tmp_path / "build", profile="smoke")
+    assert run.ok and run.chapter == "99_demo" and run.framework == "pytorch"
+    assert run.facts == {"profile": "smoke", "dataset": "toy"}
+    assert run.results["accuracy"]["value"] == 0.875 and run.key_result() == "accuracy = 87.5%"
+    assert run.output.is_file()  # the executed copy, with outputs
+    executed = nbformat.read(run.output, as_version=4)
+    assert any("[result] accuracy = 87.5%" in o.get("text", "")
+               for c in executed.cells for o in c.get("outputs", []))
+
+
+def test_execute_reports_failure_without_raising(tmp_path):
+    nb = _notebook(tmp_path / "src" / "99_demo" / "keras.ipynb",
+                   "report.result('a', 1, key=True)\nraise ValueError('boom')")
+    run = runner.execute(nb, tmp_path / "build")
+    assert not run.ok and "boom" in run.error and run.results["a"]["value"] == 1.0
+
+
+def _run(chapter, framework, seconds, ok=True, profile="quick"):
+    return runner.Run(chapter, framework, ok, seconds, runner.BUILD / "x.ipynb",
+                      {"profile": profile, "device": "cpu", "dataset": "mnist"},
+                      {"acc": {"value": 0.5, "key": True, "fmt": "{:.0%}"}})
+
+
+def test_table_and_time_ratio():
+    runs = [_run("00_setup", "pytorch", 30), _run("00_setup", "keras", 20),
+            _run("01_cnn", "pytorch", 10), _run("01_cnn", "keras", 5, ok=False)]
+    assert runner.time_ratios(runs) == {"00_setup": 1.5}  # failed runs are not compared
+    text = runner.table(runs)
+    assert "| 00_setup | pytorch | ok | cpu | quick | mnist | acc = 50% | 30 s |" in text
+    assert "| 01_cnn | keras | FAILED |" in text and "00_setup 1.50" in text
+
+
+def test_benchmarks_keep_one_section_per_profile(tmp_path):
+    runner.write_benchmarks([_run("00_setup", "pytorch", 3, profile="smoke")], "smoke", tmp_path)
+    md = runner.write_benchmarks([_run("00_setup", "pytorch", 9)], None, tmp_path)
+    text = md.read_text()
+    assert "## Profile: smoke" in text and "## Profile: quick" in text
+    assert "## Profile: full" in text and "Not yet measured" in text
+    data = json.loads((tmp_path / "benchmarks.json").read_text())
+    assert data["quick"]["runs"][0]["seconds"] == 9 and data["quick"]["machine"]["cores"]
+
+
+def test_report_without_runner_only_prints(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("COURSE_REPORT_FILE", raising=False)
+    report.result("x", 0.5, fmt="{:.0%}")
+    assert capsys.readouterr().out == "[result] x = 50%\n"
+
+
+def test_chapter_names_resolve():
+    assert resolve(["01", "cnn", "00_setup"]) == ["01_cnn", "01_cnn", "00_setup"]
+    with pytest.raises(SystemExit, match="Unknown chapter 'gans'"):
+        resolve(["gans"])
+
+
+def test_cli_exercises_check_and_doctor(capsys):
+    assert main(["exercises", "--check"]) == 0
+    assert main(["doctor"]) == 0
+    assert "Profile" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["run", "--profile", "huge"])
