@@ -87,3 +87,19 @@ def test_cli_exercises_check_and_doctor(capsys):
     assert "Profile" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["run", "--profile", "huge"])
+
+
+def test_chapter_00_runs_offline_on_the_embedded_sample(tmp_path, monkeypatch):
+    """No dataset copy and no network: the notebook still runs, and says what it used."""
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.setenv("COURSE_TB_DIR", str(tmp_path / "tb"))
+    nb = runner.course.notebooks("00_setup")[0]
+    run = runner.execute(nb, tmp_path / "build", profile="smoke")
+    assert run.ok, run.error
+    assert "embedded sample" in run.facts["dataset"]
+    assert run.results["test_accuracy"]["value"] > 0.5
+    executed = nbformat.read(run.output, as_version=4)
+    text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert "NOTICE: using the embedded MNIST sample" in text

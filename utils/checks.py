@@ -10,14 +10,7 @@ from typing import Any
 
 import numpy as np
 
-
-def as_numpy(value: Any) -> np.ndarray:
-    """A NumPy copy of a NumPy array, a PyTorch or TensorFlow tensor, or a nested list."""
-    if hasattr(value, "detach"):  # torch
-        value = value.detach().cpu().numpy()
-    elif hasattr(value, "numpy"):  # tensorflow / keras
-        value = value.numpy()
-    return np.asarray(value)
+from .plots import as_numpy  # NumPy from arrays or either framework's tensors
 
 
 def _ok(name: str, detail: str = "") -> None:

@@ -28,7 +28,7 @@ MAX_LABELLED = 64
 """`show_images` draws at most this many labelled images (one subplot each)."""
 
 
-def _as_numpy(images: Any) -> np.ndarray:
+def as_numpy(images: Any) -> np.ndarray:
     """A NumPy copy of a NumPy array, torch tensor (any device) or TensorFlow tensor."""
     if hasattr(images, "detach"):  # torch.Tensor
         tensor = images.detach().cpu()
@@ -69,7 +69,7 @@ def to_display(images: Any, value_range: tuple[float, float] | None = None) -> n
     A 3-D array whose first axis has size 1, 3 or 4 (and last axis not) is one (C, H, W) image;
     pass 4-D to be explicit. C = 4 drops alpha; the result has C = 1 or 3.
     """
-    array = _as_numpy(images)
+    array = as_numpy(images)
     if not (array.dtype == np.bool_ or np.issubdtype(array.dtype, np.integer)
             or np.issubdtype(array.dtype, np.floating)):
         raise ValueError(f"Images must be real numbers or booleans, got dtype {array.dtype}.")
