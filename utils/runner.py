@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import chapters as course
+from .runtime import machine
 
 BUILD = course.ROOT / "build"
 
@@ -110,27 +108,6 @@ def table(runs: list[Run]) -> str:
         rows.append("PyTorch / Keras wall-time ratio (same work, this run): " + ", ".join(
             f"{c} {v:.2f}" for c, v in ratios.items()))
     return "\n".join(rows)
-
-
-def machine() -> dict[str, str]:
-    """What the benchmark ran on."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = ""
-    try:
-        gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return {"os": f"{platform.system()} {platform.release()}", "cpu": cpu,
-            "cores": str(os.cpu_count()), "gpu": gpu or "none",
-            "python": sys.version.split()[0]}
 
 
 def write_benchmarks(runs: list[Run], profile: str | None, docs: Path) -> Path:

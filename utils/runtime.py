@@ -11,8 +11,10 @@ import importlib.util
 import os
 import platform
 import random
+import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -227,6 +229,27 @@ def setup(framework: str, profile: str | None = None, seed: int = 0,
 
 # --- the report ----------------------------------------------------------------------------
 
+def machine() -> dict[str, str]:
+    """What the benchmark ran on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = ""
+    try:
+        gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"os": f"{platform.system()} {platform.release()}", "cpu": cpu,
+            "cores": str(os.cpu_count()), "gpu": gpu or "none",
+            "python": sys.version.split()[0]}
+
+
 def _version(module: str) -> str | None:
     if importlib.util.find_spec(module) is None:
         return None
@@ -243,7 +266,7 @@ def report_rows() -> list[tuple[str, str]]:
     rows = [
         ("OS", f"{platform.system()} {platform.release()} ({platform.machine()})"),
         ("Python", sys.version.split()[0]),
-        ("CPU cores", str(os.cpu_count())),
+        ("CPU", f"{machine()['cpu']} ({os.cpu_count()} cores)"),
         ("NumPy", np.__version__),
     ]
     gpu = False
