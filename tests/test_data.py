@@ -328,3 +328,26 @@ def test_shapes_are_deterministic_balanced_and_learnable():
     xt, yt = data.make_shapes(400, seed=4)
     acc = LogisticRegression(max_iter=300).fit(features(x), y).score(features(xt), yt)
     assert acc > 0.3, acc  # chance is 0.1
+
+
+def test_cifar_jpeg_proxy_is_used_and_announced(isolated, capsys):
+    classes = ["airplane", "automobile"]
+    root = isolated / "src" / "cifar10-jpeg"
+    for split, n in (("train", 3), ("test", 2)):
+        for label, name in enumerate(classes):
+            (root / split / name).mkdir(parents=True)
+            for i in range(n):
+                image = Image.new("RGB", (32, 32), (label * 200, i, 0))
+                image.save(root / split / name / f"{i}.jpg", quality=100)
+    archive = isolated / "copies" / "cifar10-jpeg" / "cifar10-jpeg.tar.gz"
+    archive.parent.mkdir(parents=True)
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(root / "train", arcname="train")
+        tar.add(root / "test", arcname="test")
+    ds = data.load_cifar10(isolated / "copies")
+    assert ds.x_train.shape == (6, 32, 32, 3) and ds.x_test.shape == (4, 32, 32, 3)
+    assert ds.class_names == classes and ds.y_train.tolist() == [0, 0, 0, 1, 1, 1]
+    assert abs(int(ds.x_train[3, 0, 0, 0]) - 200) <= 3  # JPEG: close to, not equal to
+    assert ds.is_substitute and "JPEG proxy" in capsys.readouterr().out
+    again = data.load_cifar10(isolated / "copies")  # from the decoded cache this time
+    np.testing.assert_array_equal(again.x_train, ds.x_train)
