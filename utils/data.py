@@ -69,6 +69,16 @@ class ImageData:
                 f"{len(self.class_names)} classes, from {self.source})")
 
 
+def as_uint8_nhwc(images: np.ndarray) -> np.ndarray:
+    """Check the course's array contract, uint8 (N, H, W[, C]), adding the channel axis to
+    gray batches; anything else is a ValueError that says what was expected."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim not in (3, 4):
+        raise ValueError(f"Expected uint8 images of shape (N, H, W) or (N, H, W, C), got dtype "
+                         f"{images.dtype} and shape {images.shape}.")
+    return images[..., None] if images.ndim == 3 else images
+
+
 def _notice(message: str) -> None:
     """A visible notice (printed, so it shows in notebooks and in executed copies)."""
     print(f"NOTICE: {message}")

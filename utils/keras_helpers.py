@@ -13,24 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .data import as_uint8_nhwc
+
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # must happen before keras is imported
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
 
-def _as_uint8_nhwc(images: np.ndarray) -> np.ndarray:
-    """Check that ``images`` are uint8 (N, H, W[, C]) and add the channel axis to gray ones."""
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim not in (3, 4):
-        raise ValueError(f"Expected uint8 images of shape (N, H, W) or (N, H, W, C), got dtype "
-                         f"{images.dtype} and shape {images.shape}.")
-    return images[..., None] if images.ndim == 3 else images
-
-
 def to_float(images: np.ndarray) -> np.ndarray:
     """uint8 NHWC (or NHW gray) images -> float32 NHWC in [0, 1]."""
-    return _as_uint8_nhwc(images).astype(np.float32) / np.float32(255)
+    return as_uint8_nhwc(images).astype(np.float32) / np.float32(255)
 
 
 def _uniform(shape: Any, seed: int | None, minval: Any = 0.0, maxval: Any = 1.0,
@@ -107,7 +100,7 @@ def make_dataset(
     """
     import tensorflow as tf
 
-    images = _as_uint8_nhwc(images)
+    images = as_uint8_nhwc(images)
     if labels is None:
         dataset = tf.data.Dataset.from_tensor_slices(images)
     else:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .data import as_uint8_nhwc
+
 if TYPE_CHECKING:
     import torch
     from torch.utils.data import DataLoader
@@ -20,12 +22,7 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 NHWC (or NHW gray) NumPy images -> float32 NCHW tensor in [0, 1]."""
     import torch
 
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim not in (3, 4):
-        raise ValueError(f"Expected uint8 images of shape (N, H, W) or (N, H, W, C), got dtype "
-                         f"{images.dtype} and shape {images.shape}.")
-    if images.ndim == 3:
-        images = images[..., None]
+    images = as_uint8_nhwc(images)
     nchw = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
     return nchw.float().div(255)
 
