@@ -64,6 +64,21 @@ def _clean(args: argparse.Namespace) -> int:
     return 0
 
 
+def _book(args: argparse.Namespace) -> int:
+    from . import book
+
+    if args.action == "preprocess":  # mdBook: `… preprocess` or `… preprocess supports html`
+        return book.preprocessor_main(args.rest)
+    if args.action == "supports":
+        return book.preprocessor_main(["supports", *args.rest])
+    if args.rest:
+        raise SystemExit(f"python -m utils book build: unexpected arguments {args.rest}")
+    index = book.build_site(out=Path(args.out) if args.out else None)
+    print(f"Wrote the book to {index.parent}/: open {index} in a browser, or serve it with "
+          f"python -m http.server -d {index.parent}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m utils", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -80,9 +95,16 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("exercises", help="generate chapters/ from solutions/")
     p.add_argument("--check", action="store_true", help="only report out-of-date notebooks")
     sub.add_parser("clean", help="strip outputs from the notebooks in chapters/ and solutions/")
+    p = sub.add_parser("book", help="build the course book as a static site in build/book/ "
+                       "(default), or act as mdBook's preprocessor (preprocess, supports)")
+    p.add_argument("action", nargs="?", choices=["build", "preprocess", "supports"],
+                   default="build", help="build (default): the static site; preprocess: mdBook's "
+                   "preprocessor (JSON on stdin/stdout); supports RENDERER: exit 0 if supported")
+    p.add_argument("rest", nargs="*", help="preprocess: [supports RENDERER]; supports: RENDERER")
+    p.add_argument("--out", help="build: output folder (default: book.toml's build-dir)")
     args = parser.parse_args(argv)
     handler = {"doctor": _doctor, "run": _run, "bench": _run, "exercises": _exercises,
-               "clean": _clean}[args.command]
+               "clean": _clean, "book": _book}[args.command]
     return handler(args)
 
 
