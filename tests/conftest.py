@@ -7,3 +7,10 @@ os.environ["COURSE_UNDER_TEST"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# Models that notebooks save for later chapters go to a throw-away folder under test, so a
+# smoke-trained classifier never replaces a learner's real one in the user cache.
+if "COURSE_MODELS_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["COURSE_MODELS_DIR"] = tempfile.mkdtemp(prefix="course-models-")

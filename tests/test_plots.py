@@ -274,3 +274,14 @@ def test_save_argument_writes_the_figure(tmp_path, monkeypatch):
     plots.compare([constant_images(1, 6, 6)], ["x"], save="compare")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["compare.png", "curves.png", "grid.png"]
     assert mpimg.imread(tmp_path / "grid.png").size > 0
+
+
+def test_plot_confusion_annotates_counts_and_accuracy():
+    from utils.plots import plot_confusion
+
+    fig = plot_confusion(np.array([[3, 1], [0, 4]]), ["cat", "dog"], title="pets")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts] == ["3", "1", "0", "4"]
+    assert ax.get_title() == "pets — accuracy 87.50%"
+    with pytest.raises(ValueError, match="2x2"):
+        plot_confusion(np.zeros((3, 3)), ["a", "b"])

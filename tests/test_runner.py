@@ -59,14 +59,23 @@ def test_table_and_time_ratio():
     assert "| 01_cnn | keras | FAILED |" in text and "00_setup 1.50" in text
 
 
-def test_benchmarks_keep_one_section_per_profile(tmp_path):
+def test_benchmarks_keep_one_section_per_profile_and_merge_chapters(tmp_path):
     runner.write_benchmarks([_run("00_setup", "pytorch", 3, profile="smoke")], "smoke", tmp_path)
-    md = runner.write_benchmarks([_run("00_setup", "pytorch", 9)], None, tmp_path)
+    runner.write_benchmarks([_run("00_setup", "pytorch", 9), _run("00_setup", "keras", 6)],
+                            None, tmp_path)
+    md = runner.write_benchmarks([_run("01_cnn", "pytorch", 5)], "quick", tmp_path)
     text = md.read_text()
-    assert "## Profile: smoke" in text and "## Profile: quick" in text
+    assert text.index("## Profile: smoke") < text.index("## Profile: quick")
     assert "## Profile: full" in text and "Not yet measured" in text
+    assert "| 00_setup | keras | ok |" in text and "| 01_cnn | pytorch | ok |" in text
+    assert "00_setup 1.50" in text  # the earlier chapter's same-run ratio is kept
+    assert "| 01_cnn | pytorch | acc | 50% |" in text  # every published result is listed
     data = json.loads((tmp_path / "benchmarks.json").read_text())
-    assert data["quick"]["runs"][0]["seconds"] == 9 and data["quick"]["machine"]["cores"]
+    assert data["quick"]["00_setup"]["runs"][0]["seconds"] == 9
+    assert data["quick"]["01_cnn"]["machine"]["cores"]
+    runner.write_benchmarks([_run("00_setup", "keras", 8)], "quick", tmp_path)  # re-measured
+    data = json.loads((tmp_path / "benchmarks.json").read_text())
+    assert [r["seconds"] for r in data["quick"]["00_setup"]["runs"]] == [8]
 
 
 def test_report_without_runner_only_prints(monkeypatch, capsys, tmp_path):

@@ -440,8 +440,12 @@ def _cifar_jpeg_proxy(src: Path) -> ImageData:
     note = (f"using the CIFAR-10 JPEG proxy from {src}: the same images after JPEG "
             f"compression, so accuracies are close to, not equal to, official CIFAR-10 figures.")
     _notice(note)
-    return ImageData("cifar10", train.x_train, train.y_train, test.x_train, test.y_train,
-                     train.class_names, f"CIFAR-10 JPEG proxy ({src})", [note])
+    # The folders come sorted by class; mix them (fixed seed), like the official batches, so
+    # that x[:n] is a fair sample.
+    rng = np.random.default_rng(0)
+    tr, te = rng.permutation(len(train.y_train)), rng.permutation(len(test.y_train))
+    return ImageData("cifar10", train.x_train[tr], train.y_train[tr], test.x_train[te],
+                     test.y_train[te], train.class_names, f"CIFAR-10 JPEG proxy ({src})", [note])
 
 
 # --- synthetic coloured shapes ---------------------------------------------------------------

@@ -225,6 +225,31 @@ def plot_curves(history: Any, title: str | None = None, save: str | None = None)
     return fig
 
 
+def plot_confusion(confusion: Any, class_names: Sequence[str], title: str | None = None,
+                   save: str | None = None) -> Figure:
+    """A confusion matrix (rows: true class, columns: predicted), counts in every cell and the
+    diagonal's share as the title's accuracy; a Figure."""
+    counts = as_numpy(confusion).astype(np.int64)
+    n = len(class_names)
+    if counts.shape != (n, n):
+        raise ValueError(f"confusion must be {n}x{n} for {n} class names, got {counts.shape}")
+    fig = _figure(0.55 * n + 2.5, 0.55 * n + 1.6)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(counts, cmap="Blues")
+    for (row, col), value in np.ndenumerate(counts):
+        ax.text(col, row, str(value), ha="center", va="center", fontsize=7,
+                color="white" if value > counts.max() / 2 else "black")
+    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(n), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    accuracy = np.trace(counts) / max(counts.sum(), 1)
+    ax.set_title(f"{title + ' — ' if title else ''}accuracy {accuracy:.2%}")
+    if save:
+        save_figure(fig, save)
+    return fig
+
+
 def compare(
     images_list: Sequence[Any],
     titles: Sequence[str],

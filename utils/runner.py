@@ -13,6 +13,7 @@ from . import chapters as course
 from .runtime import machine
 
 BUILD = course.ROOT / "build"
+PROFILE_ORDER = ("smoke", "quick", "full")
 
 
 @dataclass
@@ -110,37 +111,62 @@ def table(runs: list[Run]) -> str:
     return "\n".join(rows)
 
 
+def _from_json(row: dict) -> Run:
+    return Run(row["chapter"], row["framework"], row["ok"], row["seconds"], Path(""),
+               row["facts"], row["results"], row["error"])
+
+
+def all_results(runs: list[Run]) -> str:
+    """Every metric the notebooks published (not only the key ones), as a Markdown table."""
+    rows = ["| chapter | framework | result | value |", "|---|---|---|---|"]
+    for r in runs:
+        for name, value in r.results.items():
+            rows.append(f"| {r.chapter} | {r.framework} | {name} | "
+                        f"{value['fmt'].format(value['value'])} |")
+    return "\n".join(rows)
+
+
 def write_benchmarks(runs: list[Run], profile: str | None, docs: Path) -> Path:
-    """``docs/benchmarks.md`` (+ ``benchmarks.json``): one section per profile, replaced in
-    place when that profile is measured again, so quick and full results live side by side."""
+    """``docs/benchmarks.md`` (+ ``benchmarks.json``): one section per profile, in which each
+    chapter's rows are replaced when that chapter is measured again (both frameworks of a
+    chapter always come from one run, so their time ratio is a same-run comparison)."""
     docs.mkdir(parents=True, exist_ok=True)
     json_path = docs / "benchmarks.json"
     everything = json.loads(json_path.read_text()) if json_path.is_file() else {}
-    used = sorted({r.facts.get("profile", profile or "auto") for r in runs}) or ["auto"]
-    key = "+".join(used)
-    everything[key] = {
-        "date": time.strftime("%Y-%m-%d"), "machine": machine(),
-        "command": "python -m utils bench " + " ".join(
-            dict.fromkeys(r.chapter for r in runs)) + (f" --profile {profile}" if profile else ""),
-        "runs": [{"chapter": r.chapter, "framework": r.framework, "ok": r.ok,
-                  "seconds": round(r.seconds, 1), "facts": r.facts, "results": r.results,
-                  "error": r.error} for r in runs],
-        "table": table(runs),
-    }
+    command = "python -m utils bench " + " ".join(dict.fromkeys(r.chapter for r in runs)) + (
+        f" --profile {profile}" if profile else "")
+    for r in runs:
+        key = r.facts.get("profile", profile or "auto")
+        chapters = everything.setdefault(key, {})
+        entry = chapters.setdefault(r.chapter, {"runs": []})
+        if entry.get("command") != command or entry.get("date") != time.strftime("%Y-%m-%d"):
+            entry.update(date=time.strftime("%Y-%m-%d"), command=command, machine=machine(),
+                         runs=[])
+        entry["runs"] = [x for x in entry["runs"] if x["framework"] != r.framework] + [
+            {"chapter": r.chapter, "framework": r.framework, "ok": r.ok,
+             "seconds": round(r.seconds, 1), "facts": r.facts, "results": r.results,
+             "error": r.error}]
     json_path.write_text(json.dumps(everything, indent=1) + "\n")
     lines = ["# Benchmarks", "",
              "Measured with `python -m utils bench [CHAPTER…] --profile P`, which executes the "
              "notebooks headless and collects what each publishes with `utils.report`. "
              "Timings compare only within one run (ratios), never across machines.", ""]
-    for name, section in everything.items():
-        m = section["machine"]
-        lines += [f"## Profile: {name}", "",
-                  f"{section['date']} · `{section['command']}` · {m['cpu']} ({m['cores']} cores) "
-                  f"· GPU: {m['gpu']} · {m['os']} · Python {m['python']}", "",
-                  section["table"], ""]
-    if not any("full" in name for name in everything):
+    for name in sorted(everything, key=lambda p: list(PROFILE_ORDER).index(p)
+                       if p in PROFILE_ORDER else 99):
+        chapters = everything[name]
+        order = [c for c in course.CHAPTERS if c in chapters] + [
+            c for c in chapters if c not in course.CHAPTERS]
+        lines += [f"## Profile: {name}", ""]
+        for chapter in order:
+            e, m = chapters[chapter], chapters[chapter]["machine"]
+            lines.append(f"- {chapter}: {e['date']} · `{e['command']}` · {m['cpu']} "
+                         f"({m['cores']} cores) · GPU: {m['gpu']} · {m['os']} · "
+                         f"Python {m['python']}")
+        merged = [_from_json(row) for chapter in order for row in chapters[chapter]["runs"]]
+        lines += ["", table(merged), "", "All published results:", "", all_results(merged), ""]
+    if "full" not in everything:
         lines += ["## Profile: full", "", "Not yet measured: it needs a GPU "
-                  "(`COURSE_PROFILE=full python -m utils bench` on one).", ""]
+                  "(`python -m utils bench --profile full` on one).", ""]
     md = docs / "benchmarks.md"
     md.write_text("\n".join(lines))
     return md
