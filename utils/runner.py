@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import chapters as course
-from .runtime import machine
+from .runtime import PROFILES, machine
 
 BUILD = course.ROOT / "build"
-PROFILE_ORDER = ("smoke", "quick", "full")
 
 
 @dataclass
@@ -151,8 +150,8 @@ def write_benchmarks(runs: list[Run], profile: str | None, docs: Path) -> Path:
              "Measured with `python -m utils bench [CHAPTER…] --profile P`, which executes the "
              "notebooks headless and collects what each publishes with `utils.report`. "
              "Timings compare only within one run (ratios), never across machines.", ""]
-    for name in sorted(everything, key=lambda p: list(PROFILE_ORDER).index(p)
-                       if p in PROFILE_ORDER else 99):
+    for name in sorted(everything, key=lambda p: list(PROFILES).index(p)
+                       if p in PROFILES else len(PROFILES)):
         chapters = everything[name]
         order = [c for c in course.CHAPTERS if c in chapters] + [
             c for c in chapters if c not in course.CHAPTERS]
