@@ -292,6 +292,7 @@ def report_rows() -> list[tuple[str, str]]:
         rows.append(("TensorFlow", tf.__version__))
         rows.append(("Keras", _version("keras") or "not installed"))
         rows.append(("TensorFlow GPUs", ", ".join(g.name for g in gpus) or "none"))
+        rows.append(("TensorFlow oneDNN", os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default")))
         gpu = gpu or bool(gpus)
     else:
         rows.append(("TensorFlow", "not installed"))
