@@ -144,3 +144,91 @@ def test_count_params():
     assert kh.count_params(model) == (4 + 4) + (4 * 2 + 2)
     with pytest.raises(ValueError, match="not built"):
         kh.count_params(keras.Sequential([keras.layers.Dense(2)]))
+
+
+def _tiny_gan(seed: int):
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    G = keras.Sequential([keras.Input((4,)), layers.Dense(8), layers.BatchNormalization(),
+                          layers.ReLU(), layers.Dense(6, activation="tanh")])
+    D = keras.Sequential([keras.Input((6,)), layers.Dense(8), layers.LeakyReLU(0.2),
+                          layers.Dropout(0.3, seed=seed), layers.Dense(1)])
+    opt_G = keras.optimizers.Adam(2e-3, beta_1=0.5)
+    opt_D = keras.optimizers.Adam(2e-3, beta_1=0.5)
+    opt_G.build(G.trainable_variables)
+    opt_D.build(D.trainable_variables)
+    return G, D, opt_G, opt_D
+
+
+def _gan_steps(G, D, opt_G, opt_D, noise, start, stop):
+    """Non-saturating GAN steps drawing noise from a SeedGenerator, dropout masks from D's own
+    seed state, data from NumPy's and Python's global RNGs."""
+    import random
+
+    import keras
+
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    data = np.random.default_rng(9).normal(size=(8, 6)).astype(np.float32)
+    for _ in range(start, stop):
+        real = data[np.random.permutation(8)[:4]] + np.float32(random.random())
+        z = keras.random.normal((4, 4), seed=noise)
+        with tf.GradientTape() as tape:
+            fake = G(z, training=True)
+            d_loss = (bce(tf.ones((4, 1)), D(real, training=True))
+                      + bce(tf.zeros((4, 1)), D(tf.stop_gradient(fake), training=True)))
+        opt_D.apply_gradients(zip(tape.gradient(d_loss, D.trainable_variables),
+                                  D.trainable_variables, strict=True))
+        with tf.GradientTape() as tape:
+            g_loss = bce(tf.ones((4, 1)), D(G(z, training=True), training=True))
+        opt_G.apply_gradients(zip(tape.gradient(g_loss, G.trainable_variables),
+                                  G.trainable_variables, strict=True))
+
+
+def test_training_state_resume_continues_exactly(tmp_path):
+    import random
+
+    import keras
+
+    def seeded_noise():
+        np.random.seed(1)
+        random.seed(1)
+        return keras.random.SeedGenerator(2)
+
+    straight = _tiny_gan(0)
+    _gan_steps(*straight, seeded_noise(), 0, 6)
+
+    first = _tiny_gan(0)
+    noise = seeded_noise()
+    _gan_steps(*first, noise, 0, 3)
+    names = ("G", "D", "opt_G", "opt_D")
+    path = kh.save_training_state(tmp_path / "gan.npz", 3,
+                                  {**dict(zip(names, first, strict=True)), "noise": noise})
+    np.random.seed(123)
+    random.seed(123)
+    resumed = _tiny_gan(5)
+    noise2 = keras.random.SeedGenerator(77)
+    step = kh.load_training_state(path, {**dict(zip(names, resumed, strict=True)),
+                                         "noise": noise2})
+    assert step == 3
+    _gan_steps(*resumed, noise2, step, 6)
+
+    for a, b in zip(straight[:2], resumed[:2], strict=True):
+        for x, y in zip(a.variables, b.variables, strict=True):
+            np.testing.assert_array_equal(x.numpy(), y.numpy(), err_msg=x.path)
+    fresh = _tiny_gan(5)[0]
+    assert not np.array_equal(resumed[0].variables[0].numpy(), fresh.variables[0].numpy())
+
+
+def test_training_state_explains_unbuilt_optimizer(tmp_path):
+    import keras
+
+    G, D, opt_G, _ = _tiny_gan(0)
+    path = kh.save_training_state(tmp_path / "gan.npz", 0, {"G": G, "opt_G": opt_G})
+    with pytest.raises(ValueError, match=r"optimizer.build"):
+        kh.load_training_state(path, {"G": G, "opt_G": keras.optimizers.Adam()})
+    with pytest.raises(ValueError, match=r"no state saved for \['D'\]"):
+        kh.load_training_state(path, {"D": D})
+    with pytest.raises(TypeError, match="expected a Keras model"):
+        kh.save_training_state(tmp_path / "x.npz", 0, {"oops": 3})

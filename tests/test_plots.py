@@ -285,3 +285,27 @@ def test_plot_confusion_annotates_counts_and_accuracy():
     assert ax.get_title() == "pets — accuracy 87.50%"
     with pytest.raises(ValueError, match="2x2"):
         plot_confusion(np.zeros((3, 3)), ["a", "b"])
+
+
+def test_save_gif_frames_and_timing(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    frames = [rng.uniform(-1, 1, (4, 1, 8, 8)).astype(np.float32) for _ in range(3)]  # NCHW
+    path = plots.save_gif(frames, tmp_path / "out" / "progress.gif", seconds_per_frame=0.1,
+                          nrow=2)
+    with Image.open(path) as gif:
+        assert gif.n_frames == 3
+        assert gif.size == (2 * 8 + 3 * 2, 2 * 8 + 3 * 2)  # 2×2 grid with 2-pixel padding
+        assert gif.info["duration"] == 100 and gif.info["loop"] == 0
+        gif.seek(0)
+        first = np.asarray(gif.convert("L"), dtype=np.float32) / 255
+    expected = plots.image_grid(frames[0], nrow=2)[..., 0]
+    np.testing.assert_allclose(first, expected, atol=1.5 / 255)
+
+
+def test_save_gif_rejects_empty_and_mixed_sizes(tmp_path):
+    with pytest.raises(ValueError, match="at least one frame"):
+        plots.save_gif([], tmp_path / "a.gif")
+    with pytest.raises(ValueError, match="same size"):
+        plots.save_gif([np.zeros((8, 8)), np.zeros((9, 9))], tmp_path / "b.gif")

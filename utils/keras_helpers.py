@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -128,3 +129,73 @@ def count_params(model: Any) -> int:
     if not getattr(model, "built", True):
         raise ValueError("The model is not built yet: call it on a batch or use model.build().")
     return sum(math.prod(weight.shape) for weight in model.trainable_weights)
+
+
+def _state_variables(name: str, obj: Any) -> list[Any]:
+    """The variables that hold ``obj``'s state: a model's or optimizer's ``variables`` (weights,
+    batch-norm statistics, dropout seeds; moments and step count), a SeedGenerator's ``state``."""
+    if hasattr(obj, "variables"):
+        return list(obj.variables)
+    if hasattr(obj, "state"):
+        return [obj.state]
+    raise TypeError(f"{name}: expected a Keras model, layer, optimizer or SeedGenerator, "
+                    f"got {type(obj).__name__}")
+
+
+def save_training_state(path: str | os.PathLike, step: int, objects: dict[str, Any]) -> Path:
+    """Save everything a training run needs to continue exactly: every variable of each of
+    ``objects`` (networks, optimizers, ``keras.random.SeedGenerator``s, e.g. ``{"G": G, "D": D,
+    "opt_G": opt_G, "opt_D": opt_D, "noise": seeds}``), the step and NumPy's/Python's global
+    random states, as one ``.npz`` file (temporary file, then renamed). Optimizers must be built
+    (they are once they have taken a step). Load with `load_training_state`."""
+    import json
+    import random
+
+    arrays: dict[str, np.ndarray] = {}
+    for name, obj in objects.items():
+        for i, variable in enumerate(_state_variables(name, obj)):
+            arrays[f"{name}/{i}"] = np.asarray(variable.numpy())
+    numpy_state = np.random.get_state()
+    arrays["numpy_rng"] = numpy_state[1]
+    meta = {"step": int(step), "counts": {name: sum(k.startswith(f"{name}/") for k in arrays)
+                                          for name in objects},
+            "numpy_pos": int(numpy_state[2]), "python_rng": random.getstate()[1],
+            "python_version": random.getstate()[0]}
+    arrays["meta"] = np.array(json.dumps(meta))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial.npz")
+    np.savez(partial, **arrays)
+    partial.replace(path)
+    return path
+
+
+def load_training_state(path: str | os.PathLike, objects: dict[str, Any]) -> int:
+    """Assign what `save_training_state` saved to the given (freshly built) objects, restore the
+    NumPy/Python random states and return the saved step. An optimizer must be built first
+    (``optimizer.build(model.trainable_variables)``) so that it has variables to fill."""
+    import json
+    import random
+
+    with np.load(path, allow_pickle=False) as saved:
+        meta = json.loads(str(saved["meta"]))
+        missing = sorted(set(objects) - set(meta["counts"]))
+        if missing:
+            raise ValueError(f"{path}: no state saved for {missing}; it holds "
+                             f"{sorted(meta['counts'])}")
+        for name, obj in objects.items():
+            variables = _state_variables(name, obj)
+            if len(variables) != meta["counts"][name]:
+                raise ValueError(
+                    f"{path}: {name!r} has {len(variables)} variables, the checkpoint "
+                    f"{meta['counts'][name]} (different architecture, or an optimizer not "
+                    f"built yet: call optimizer.build(model.trainable_variables) first)")
+            for i, variable in enumerate(variables):
+                value = saved[f"{name}/{i}"]
+                if tuple(variable.shape) != value.shape:
+                    raise ValueError(f"{path}: {name}/{variable.path} has shape "
+                                     f"{tuple(variable.shape)}, the checkpoint {value.shape}")
+                variable.assign(value)
+        np.random.set_state(("MT19937", saved["numpy_rng"], meta["numpy_pos"]))
+    random.setstate((meta["python_version"], tuple(meta["python_rng"]), None))
+    return int(meta["step"])

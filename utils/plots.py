@@ -283,3 +283,27 @@ def save_figure(fig: Figure, name: str) -> Path | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     return path
+
+
+def save_gif(frames: Sequence[Any], path: str | os.PathLike, seconds_per_frame: float = 0.3,
+             value_range: tuple[float, float] | None = None, nrow: int | None = None) -> Path:
+    """Write an animated GIF (looping, the last frame held 2 s): each frame is one image or a
+    batch (drawn as a grid with `image_grid`), in any layout/framework `to_display` accepts."""
+    from PIL import Image
+
+    if not frames:
+        raise ValueError("save_gif needs at least one frame")
+    images = []
+    for frame in frames:
+        batch = to_display(frame, value_range)  # always NHWC in [0, 1]
+        array = image_grid(batch, nrow=nrow, value_range=(0, 1)) if len(batch) > 1 else batch[0]
+        pixels = np.clip(np.round(array * 255), 0, 255).astype(np.uint8)
+        images.append(Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels))
+    if len({im.size for im in images}) != 1:
+        sizes = sorted({im.size for im in images})
+        raise ValueError(f"all frames must have the same size, got {sizes}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    durations = [int(seconds_per_frame * 1000)] * (len(images) - 1) + [2000]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
+    return path

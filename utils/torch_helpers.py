@@ -6,7 +6,9 @@ the batch is on (apply them to each batch inside the training loop, after ``.to(
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -115,3 +117,61 @@ def make_loader(
 def count_params(model: torch.nn.Module, trainable_only: bool = True) -> int:
     """Number of parameters (only those with ``requires_grad`` unless ``trainable_only=False``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def save_training_state(path: str | os.PathLike, step: int, modules: dict[str, Any],
+                        generators: dict[str, Any] | None = None) -> Path:
+    """Save everything a training run needs to continue exactly: the ``state_dict()`` of each of
+    ``modules`` (networks *and* optimizers, e.g. ``{"G": G, "D": D, "opt_G": opt_G, ...}``), the
+    step, the global torch/NumPy/Python random states and the state of each ``torch.Generator``
+    in ``generators``. Written to a temporary file, then renamed (an interrupted save never
+    leaves a half-written checkpoint). Load with `load_training_state`."""
+    import random
+
+    import torch
+
+    numpy_state = np.random.get_state()
+    state = {
+        "step": int(step),
+        "modules": {name: module.state_dict() for name, module in modules.items()},
+        "generators": {name: g.get_state() for name, g in (generators or {}).items()},
+        "rng": {"torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "numpy": torch.from_numpy(numpy_state[1].astype(np.int64)),
+                "numpy_pos": int(numpy_state[2]),
+                "python": list(random.getstate()[1]), "python_version": random.getstate()[0]},
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    partial.replace(path)
+    return path
+
+
+def load_training_state(path: str | os.PathLike, modules: dict[str, Any],
+                        generators: dict[str, Any] | None = None) -> int:
+    """Restore what `save_training_state` saved into the given (freshly built) networks,
+    optimizers and generators, and the global random states; return the saved step.
+    Loads with ``weights_only=True`` (no arbitrary code from the file)."""
+    import random
+
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    missing = sorted(set(modules) - set(state["modules"]))
+    unknown = sorted(set(state["modules"]) - set(modules))
+    if missing or unknown:
+        raise ValueError(f"{path}: checkpoint holds {sorted(state['modules'])}; "
+                         f"missing {missing}, not given here {unknown}")
+    for name, module in modules.items():
+        module.load_state_dict(state["modules"][name])
+    for name, generator in (generators or {}).items():
+        generator.set_state(state["generators"][name])
+    rng = state["rng"]
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    np.random.set_state(("MT19937", rng["numpy"].numpy().astype(np.uint32), rng["numpy_pos"]))
+    random.setstate((rng["python_version"], tuple(rng["python"]), None))
+    return int(state["step"])
