@@ -353,3 +353,48 @@ def test_cifar_jpeg_proxy_is_used_and_announced(isolated, capsys):
     assert ds.is_substitute and "JPEG proxy" in capsys.readouterr().out
     again = data.load_cifar10(isolated / "copies")  # from the decoded cache this time
     np.testing.assert_array_equal(again.x_train, ds.x_train)
+
+
+def test_locate_follows_the_search_path(tmp_path, monkeypatch):
+    first, second = tmp_path / "a", tmp_path / "b"
+    (second / "faces").mkdir(parents=True)
+    (second / "faces" / "faces.tar.gz").write_bytes(b"x")
+    (first / "faces.tar.gz").parent.mkdir(parents=True)
+    monkeypatch.setenv("COURSE_DATA_DIR", os.pathsep.join([str(first), str(second)]))
+    assert data.locate("faces", "faces.tar.gz") == second / "faces" / "faces.tar.gz"
+    (first / "faces.tar.gz").write_bytes(b"y")  # a flat copy earlier on the path wins
+    assert data.locate("faces", "faces.tar.gz") == first / "faces.tar.gz"
+    explicit = tmp_path / "c" / "faces"
+    explicit.mkdir(parents=True)
+    (explicit / "faces.tar.gz").write_bytes(b"z")
+    assert data.locate("faces", "faces.tar.gz", tmp_path / "c") == explicit / "faces.tar.gz"
+    assert data.locate("faces", "missing.zip") is None
+
+
+def test_load_faces_from_the_att_archive_or_the_embedded_sample(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("COURSE_FACES", raising=False)
+    shared = data.locate(*data.FACES_ARCHIVE)
+    if shared is not None:  # ../shared present: the real AT&T faces, 40 people × 10
+        faces = data.load_faces(size=32)
+        assert faces.x_train.shape == (400, 32, 32, 1) and faces.x_train.dtype == np.uint8
+        assert not faces.is_substitute and faces.x_train.std() > 20
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "nothing"))
+    monkeypatch.setattr(data, "SYSTEM_DIRS", [])
+    sample = data.load_faces(size=48, mode="RGB")
+    assert sample.x_train.shape == (100, 48, 48, 3) and sample.is_substitute
+    assert "lfw_subset" in sample.source and sample.x_train.std() > 20
+
+
+def test_load_faces_reads_course_faces_folder(tmp_path, monkeypatch):
+    from PIL import Image
+
+    folder = tmp_path / "celeb"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("COURSE_FACES", str(folder))
+    faces = data.load_faces(size=16, mode="RGB")
+    assert faces.x_train.shape == (3, 16, 16, 3) and not faces.is_substitute

@@ -117,6 +117,16 @@ def _candidates(dirs: Iterable[Path], folder: str, filename: str) -> Iterable[Pa
                 yield base / name
 
 
+def locate(folder: str, filename: str, data_dir: str | os.PathLike | None = None) -> Path | None:
+    """The first ``<dir>/<folder>/<filename>`` (or ``<dir>/<filename>``) on the search path, e.g.
+    ``locate("att-faces", "att_faces.tar.gz")`` for an image archive; None when absent."""
+    for d in search_dirs(data_dir):
+        for candidate in (d / folder / filename, d / filename):
+            if candidate.exists():
+                return candidate
+    return None
+
+
 def _writable_cache(name: str) -> Path:
     target = cache_dir() / name
     try:
@@ -582,6 +592,32 @@ def load_image_folder(path: str | os.PathLike, size: int | None = None, mode: st
         tmp.replace(cached)
     return ImageData(root.name, x, y, None, None, names or ["images"], str(root),
                      [f"skipped {len(skipped)} unreadable files"] if skipped else [])
+
+
+FACES_ARCHIVE = ("att-faces", "att_faces.tar.gz")
+"""Where `load_faces` looks on the search path when ``COURSE_FACES`` is unset."""
+
+
+def load_faces(size: int = 64, mode: str = "L") -> ImageData:
+    """Face images for the GAN/VAE chapters, ``size``×``size``, from (first found):
+    ``COURSE_FACES`` (any image folder or archive, e.g. CelebA's ``img_align_celeba``), the AT&T
+    faces archive on the search path (``att-faces/att_faces.tar.gz``), or — with a notice — the
+    100 small face crops that ship with scikit-image (``skimage.data.lfw_subset``), upscaled."""
+    folder = os.environ.get("COURSE_FACES") or locate(*FACES_ARCHIVE)
+    if folder:
+        return load_image_folder(folder, size=size, mode=mode, cache=True)
+    from PIL import Image
+    from skimage import data as skdata
+
+    crops = np.round(skdata.lfw_subset()[:100] * 255).astype(np.uint8)  # the first 100 are faces
+    images = np.stack([np.asarray(Image.fromarray(c).convert(mode).resize(
+        (size, size), Image.Resampling.BICUBIC)) for c in crops])
+    note = (f"no face images found (COURSE_FACES unset, no {'/'.join(FACES_ARCHIVE)} on the "
+            f"search path): using scikit-image's 100 face crops (25×25, upscaled to {size}×{size})")
+    _notice(note)
+    images = images if images.ndim == 4 else images[..., None]
+    return ImageData("faces-sample", images, np.zeros(len(images), np.int64), None, None,
+                     ["faces"], "embedded sample (skimage.data.lfw_subset)", [note])
 
 
 def _slug(path: Path) -> str:
