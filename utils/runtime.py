@@ -206,7 +206,6 @@ def setup(framework: str, profile: str | None = None, seed: int = 0,
         gpu = device != "cpu"
     else:
         os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         gpus = tf_gpus()
         import keras
 
@@ -285,7 +284,6 @@ def report_rows() -> list[tuple[str, str]]:
     else:
         rows.append(("PyTorch", "not installed"))
     if _version("tensorflow"):
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
