@@ -133,3 +133,107 @@ def test_class_coverage_by_hand():
 def test_class_coverage_rejects_bad_labels(bad):
     with pytest.raises(ValueError):
         metrics.class_coverage(bad, num_classes=10)
+
+
+# --- importance-weighted log-likelihood on a model whose log p(x) is known -------------------
+# Linear Gaussian model: z ~ N(0, 1), x | z ~ N(a z + b, s²)  ⇒  x ~ N(b, a² + s²).
+# Proposal q(z | x) = N(m, v) deliberately *not* the exact posterior, so the bound is loose.
+A, B, S = 1.5, 0.3, 0.5
+
+
+def log_normal(x, mean, var):
+    return -0.5 * (np.log(2 * np.pi * var) + (x - mean) ** 2 / var)
+
+
+POST_VAR = 1 / (1 + A**2 / S**2)                     # the exact posterior p(z | x)
+X = np.array([-1.0, 0.2, 0.9, 2.5])
+POST_MEAN = POST_VAR * A * (X - B) / S**2
+EXACT = log_normal(X, B, A**2 + S**2)
+M, V = POST_MEAN + 0.3, 2 * POST_VAR                 # a proposal that is near it, not equal
+
+
+def linear_gaussian_log_weights(x, k, seed, m=M, v=V):
+    z = np.random.default_rng(seed).normal(m, np.sqrt(v), size=(k, len(x)))
+    return log_normal(x, A * z + B, S**2) + log_normal(z, 0.0, 1.0) - log_normal(z, m, v)
+
+
+def linear_gaussian_elbo(x, m=M, v=V):
+    # E_q[log p(x|z)] + E_q[log p(z)] - E_q[log q(z)], each in closed form for Gaussian q.
+    e_lik = -0.5 * (np.log(2 * np.pi * S**2) + ((x - A * m - B) ** 2 + A**2 * v) / S**2)
+    e_prior = -0.5 * (np.log(2 * np.pi) + m**2 + v)
+    entropy = 0.5 * np.log(2 * np.pi * np.e * v)
+    return e_lik + e_prior + entropy
+
+
+def test_iwae_k1_equals_elbo_in_expectation():
+    w = linear_gaussian_log_weights(X, k=1, seed=0)
+    estimates = np.stack([metrics.importance_weighted_log_likelihood(
+        linear_gaussian_log_weights(X, 1, seed)) for seed in range(4000)])
+    assert w.shape == (1, 4)
+    standard_error = estimates.std(axis=0) / np.sqrt(len(estimates))
+    assert np.all(np.abs(estimates.mean(axis=0) - linear_gaussian_elbo(X)) < 4 * standard_error)
+    assert np.all(linear_gaussian_elbo(X) < EXACT - 0.05)  # the proposal really is imperfect
+
+
+def test_iwae_does_not_decrease_with_k_and_stays_below_log_px():
+    means = []
+    for k in (1, 5, 50, 500):
+        est = [metrics.importance_weighted_log_likelihood(
+            linear_gaussian_log_weights(X, k, seed)) for seed in range(300)]
+        means.append(np.mean(est, axis=0))
+    means = np.array(means)
+    assert np.all(np.diff(means, axis=0) > -0.01), means  # non-decreasing, up to noise
+    assert np.all(means <= EXACT + 0.01)                   # a lower bound on average
+    assert np.all(means[-1] - means[0] > 0.05)             # and k really helps here
+
+
+def test_iwae_converges_to_exact_log_px():
+    estimate = metrics.importance_weighted_log_likelihood(
+        linear_gaussian_log_weights(X, 200_000, seed=1))
+    np.testing.assert_allclose(estimate, EXACT, atol=0.01)
+
+
+def test_iwae_is_exact_with_the_true_posterior():
+    # With q = p(z|x) every weight equals p(x): the estimate is exact for any k, even k = 1.
+    log_w = linear_gaussian_log_weights(X, 3, seed=0, m=POST_MEAN, v=POST_VAR)
+    np.testing.assert_allclose(metrics.importance_weighted_log_likelihood(log_w), EXACT)
+
+
+def test_iwae_handles_tiny_weights_and_rejects_bad_input():
+    value = metrics.importance_weighted_log_likelihood(np.array([[-1000.0], [-1000.0 + np.log(3)]]))
+    assert value[0] == pytest.approx(-1000.0 + np.log(2))  # log((e^-1000 + 3 e^-1000) / 2)
+    with pytest.raises(ValueError):
+        metrics.importance_weighted_log_likelihood(np.array([[np.nan]]))
+    with pytest.raises(ValueError):
+        metrics.importance_weighted_log_likelihood(np.zeros((2, 2, 2)))
+
+
+def test_bits_per_dim():
+    # Storing uniform 8-bit pixels costs exactly 8 bits each: NLL = D · log 256 nats.
+    assert metrics.bits_per_dim(np.full(5, 3072 * np.log(256)), 3072) == pytest.approx(8.0)
+    with pytest.raises(ValueError):
+        metrics.bits_per_dim(1.0, 0)
+
+
+def test_psnr_and_ssim_against_scikit_image_and_by_hand():
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    rng = np.random.default_rng(0)
+    ref = rng.uniform(size=(3, 16, 16))
+    noisy = np.clip(ref + rng.normal(0, 0.1, ref.shape), 0, 1)
+    mse = ((noisy - ref) ** 2).reshape(3, -1).mean(axis=1)
+    np.testing.assert_allclose(metrics.psnr(noisy, ref), 10 * np.log10(1 / mse))
+    np.testing.assert_allclose(metrics.psnr(noisy, ref),
+                               [peak_signal_noise_ratio(r, n, data_range=1) for r, n in
+                                zip(ref, noisy, strict=True)])
+    assert np.isinf(metrics.psnr(ref, ref)).all()
+    s = metrics.ssim(noisy, ref)
+    assert s.shape == (3,) and np.all((s > 0) & (s < 1))
+    np.testing.assert_allclose(metrics.ssim(ref, ref), 1.0)
+    assert s[0] == pytest.approx(structural_similarity(noisy[0], ref[0], data_range=1,
+                                                       gaussian_weights=True, sigma=1.5,
+                                                       use_sample_covariance=False))
+    rgb = rng.uniform(size=(2, 16, 16, 3))
+    assert metrics.ssim(rgb, rgb).shape == (2,)
+    with pytest.raises(ValueError):
+        metrics.psnr(ref, ref[:2])

@@ -1,4 +1,8 @@
-"""Scores for generated images, computed on features (NumPy/SciPy only, any framework).
+"""Scores for generative models, from NumPy arrays (NumPy/SciPy/scikit-image only, any framework).
+
+- Samples (chapter 02): Fréchet distance, precision/recall, class coverage — on features.
+- Likelihoods (chapter 03): the importance-weighted log p(x) estimate, bits per dimension.
+- Image similarity (chapters 03, 05): PSNR and SSIM per image.
 
 The features come from a network the notebook chooses: the course uses chapter 01's LeNet-5
 classifier (its 84-unit layer), so the Fréchet distance here is *FID-style* — the same formula as
@@ -119,3 +123,70 @@ def class_coverage(predicted: Any, num_classes: int, min_share: float = 0.02) ->
     nonzero = shares[shares > 0]
     kl = float(np.sum(nonzero * np.log(nonzero * num_classes)))
     return {"shares": shares, "covered": int(np.sum(shares >= min_share)), "kl_to_uniform": kl}
+
+
+# --- likelihoods (chapter 03) ------------------------------------------------------------------
+
+def importance_weighted_log_likelihood(log_weights: Any) -> np.ndarray:
+    """Importance-weighted estimate of log p(x) (Burda et al., 2016), one value per example.
+
+    ``log_weights`` has shape (k, examples): ``log p(x, z_i) - log q(z_i | x)`` for k samples
+    ``z_i ~ q(z | x)``. The estimate is ``log (1/k) Σ_i exp(log_weights[i])``, computed with
+    log-sum-exp so that weights of e^-500 do not underflow. With k = 1 it is the one-sample ELBO;
+    its expectation grows with k towards log p(x) (a lower bound for every k).
+    """
+    from scipy.special import logsumexp
+
+    w = np.asarray(log_weights, dtype=np.float64)
+    if w.ndim == 1:
+        w = w[:, None]
+    if w.ndim != 2 or w.shape[0] < 1 or w.shape[1] < 1:
+        raise ValueError(f"log_weights: expected shape (k, examples), got {np.shape(log_weights)}")
+    if np.isnan(w).any() or np.isposinf(w).any():
+        raise ValueError("log_weights contain NaN or +inf")
+    return logsumexp(w, axis=0) - np.log(w.shape[0])
+
+
+def bits_per_dim(nll_nats: Any, dims: int) -> float:
+    """Mean negative log-likelihood per example in nats → bits per dimension.
+
+    For 8-bit images the NLL must be that of the *discrete* pixel values (a discretised
+    likelihood, or a continuous density on [0, 256) of uniformly dequantised data): then
+    8 bits/dim is what storing raw pixels costs and lower means the model compresses.
+    """
+    if dims < 1:
+        raise ValueError(f"dims must be positive, got {dims}")
+    return float(np.mean(np.asarray(nll_nats, dtype=np.float64)) / (dims * np.log(2.0)))
+
+
+# --- image similarity (chapters 03 and 05) ---------------------------------------------------
+
+def _paired(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"image shapes differ: {x.shape} vs {y.shape}")
+    if x.ndim < 3:
+        raise ValueError(f"expected a batch of images (N, H, W[, C]), got shape {x.shape}")
+    return x, y
+
+
+def psnr(images: Any, references: Any, data_range: float = 1.0) -> np.ndarray:
+    """Peak signal-to-noise ratio in dB of each image against its reference (higher is better;
+    ``inf`` for identical images): ``10 log10(data_range² / MSE)``."""
+    x, y = _paired(images, references)
+    mse = ((x - y) ** 2).reshape(len(x), -1).mean(axis=1)
+    with np.errstate(divide="ignore"):
+        return 10 * np.log10(data_range**2 / mse)
+
+
+def ssim(images: Any, references: Any, data_range: float = 1.0) -> np.ndarray:
+    """Structural similarity (Wang et al., 2004) of each image against its reference, via
+    scikit-image (Gaussian window σ = 1.5, as in the paper). Images (N, H, W) or (N, H, W, C)."""
+    from skimage.metrics import structural_similarity
+
+    x, y = _paired(images, references)
+    channel_axis = -1 if x.ndim == 4 else None
+    return np.array([
+        structural_similarity(a, b, data_range=data_range, gaussian_weights=True, sigma=1.5,
+                              use_sample_covariance=False, channel_axis=channel_axis)
+        for a, b in zip(x, y, strict=True)])
