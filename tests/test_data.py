@@ -398,3 +398,62 @@ def test_load_faces_reads_course_faces_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_FACES", str(folder))
     faces = data.load_faces(size=16, mode="RGB")
     assert faces.x_train.shape == (3, 16, 16, 3) and not faces.is_substitute
+
+
+# --- Moving MNIST ----------------------------------------------------------------------------
+
+def _square_digits(values=(255,), side=28):
+    return np.stack([np.full((side, side), v, np.uint8) for v in values])
+
+
+def test_moving_mnist_shape_dtype_and_determinism():
+    digits = np.random.default_rng(0).integers(0, 256, (50, 28, 28), dtype=np.uint8)
+    a = data.moving_mnist(6, digits, seq_len=7, num_digits=3, seed=1)
+    assert a.shape == (6, 7, 64, 64, 1) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, data.moving_mnist(6, digits, seq_len=7, num_digits=3, seed=1))
+    assert not np.array_equal(a, data.moving_mnist(6, digits, seq_len=7, num_digits=3, seed=2))
+    # any length / size / digit count; NHWC digits with a channel axis are accepted
+    b = data.moving_mnist(2, digits[..., None], seq_len=30, num_digits=1, size=40)
+    assert b.shape == (2, 30, 40, 40, 1)
+
+
+def test_moving_mnist_digits_move_at_constant_speed_and_bounce_inside_the_frame():
+    seq = data.moving_mnist(20, _square_digits(), seq_len=40, num_digits=1, seed=3)[..., 0]
+    lim = 64 - 28
+    for frames in seq:
+        corners = []
+        for frame in frames:
+            rows, cols = np.nonzero(frame)
+            assert rows.size == 28 * 28  # the whole digit is always inside the frame
+            corners.append((rows.min(), cols.min()))
+        corners = np.array(corners, dtype=float)
+        assert corners.min() >= 0 and corners.max() <= lim
+        steps = np.diff(corners, axis=0)
+        speed = np.hypot(*steps.T)
+        # 0.1 · 36 = 3.6 px per frame, up to rounding; slower only where it hits an edge.
+        at_edge = ((corners[:-1] <= 4) | (corners[:-1] >= lim - 4) | (corners[1:] <= 4)
+                   | (corners[1:] >= lim - 4)).any(axis=1)
+        assert np.all(np.abs(speed[~at_edge] - 3.6) <= 1.5), speed[~at_edge]
+        # bounces: each coordinate's direction of motion flips only at the edges
+        for axis in range(2):
+            move = steps[:, axis]
+            flips = np.nonzero(np.sign(move[1:]) * np.sign(move[:-1]) < 0)[0] + 1
+            for f in flips:
+                assert corners[f, axis] <= 4 or corners[f, axis] >= lim - 4
+
+
+def test_moving_mnist_overlaps_combine_by_maximum():
+    seq = data.moving_mnist(30, _square_digits((100, 200)), seq_len=20, num_digits=2, seed=0)
+    assert set(np.unique(seq)) <= {0, 100, 200}  # a sum would give 300 → overflow
+    hidden = (seq == 100).sum(axis=(2, 3, 4)) < 28 * 28  # the 100-square partly under the other
+    assert hidden.any()                                  # (so overlaps did happen)
+
+
+def test_moving_mnist_rejects_bad_input():
+    digits = _square_digits()
+    with pytest.raises(ValueError):
+        data.moving_mnist(2, digits.astype(np.float32))
+    with pytest.raises(ValueError):
+        data.moving_mnist(2, digits, size=20)
+    with pytest.raises(ValueError):
+        data.moving_mnist(0, digits)

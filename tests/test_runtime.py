@@ -25,7 +25,7 @@ def test_under_test_is_detected(monkeypatch):
     assert REAL_UNDER_TEST()  # PYTEST_CURRENT_TEST is set while a test runs
     monkeypatch.delenv("PYTEST_CURRENT_TEST")
     assert not REAL_UNDER_TEST()
-    monkeypatch.setenv("COURSE_UNDER_TEST", "1")  # what tests/conftest.py exports to kernels
+    monkeypatch.setenv("COURSE_UNDER_TEST", "1")  # what conftest.py exports to kernels
     assert REAL_UNDER_TEST()
 
 

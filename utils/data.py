@@ -625,6 +625,49 @@ def _slug(path: Path) -> str:
     return f"{path.name.split('.')[0]}-{digest}"
 
 
+# --- Moving MNIST (chapter 05) ---------------------------------------------------------------
+
+def moving_mnist(n: int, digits: np.ndarray, seq_len: int = 20, num_digits: int = 2,
+                 size: int = 64, step: float = 0.1, seed: int = 0) -> np.ndarray:
+    """``n`` Moving MNIST sequences, uint8 of shape (n, seq_len, size, size, 1), generated the
+    standard way (Srivastava et al., 2015, and their original script): each of ``num_digits``
+    digits (drawn at random from ``digits``, an (N, h, w[, 1]) uint8 array such as MNIST's
+    training images) starts at a uniform random position with a uniform random direction, moves
+    ``step`` × (size − h) pixels per frame (3.6 px for 28-px digits on 64 px) and bounces off the
+    edges; overlapping digits combine by maximum. Deterministic for a given ``seed``.
+    """
+    digits = np.asarray(digits)
+    if digits.ndim == 4 and digits.shape[-1] == 1:
+        digits = digits[..., 0]
+    if digits.ndim != 3 or digits.dtype != np.uint8 or len(digits) == 0:
+        raise ValueError(f"digits: expected uint8 images (N, h, w), got {digits.dtype} "
+                         f"{digits.shape}")
+    h, w = digits.shape[1:]
+    if n < 1 or seq_len < 1 or num_digits < 1 or size < max(h, w):
+        raise ValueError(f"need n, seq_len, num_digits ≥ 1 and size ≥ the digit size ({h}×{w}), "
+                         f"got n={n}, seq_len={seq_len}, num_digits={num_digits}, size={size}")
+    rng = np.random.default_rng(seed)
+    lim = np.array([size - h, size - w], dtype=np.float64)  # room to move, in pixels
+    pos = rng.uniform(size=(n, num_digits, 2))              # in [0, 1] × lim
+    theta = rng.uniform(0, 2 * np.pi, size=(n, num_digits))
+    vel = np.stack([np.sin(theta), np.cos(theta)], axis=-1) * step
+    which = rng.integers(len(digits), size=(n, num_digits))
+    out = np.zeros((n, seq_len, size, size), dtype=np.uint8)
+    for t in range(seq_len):
+        top_left = np.rint(pos * lim).astype(np.int64)
+        for i in range(n):
+            frame = out[i, t]
+            for k in range(num_digits):
+                y, x = top_left[i, k]
+                np.maximum(frame[y:y + h, x:x + w], digits[which[i, k]],
+                           out=frame[y:y + h, x:x + w])
+        pos += vel
+        for lo_hi in (pos < 0, pos > 1):  # bounce: reflect the position, flip the velocity
+            pos[lo_hi] = np.where(pos[lo_hi] < 0, -pos[lo_hi], 2 - pos[lo_hi])
+            vel[lo_hi] *= -1
+    return out[..., None]
+
+
 # --- one entry point -----------------------------------------------------------------------
 
 LOADERS: dict[str, Callable[..., ImageData]] = {

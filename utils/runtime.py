@@ -44,7 +44,7 @@ def _check_choice(kind: str, value: str, valid: tuple[str, ...] | dict[str, str]
 
 
 def under_test() -> bool:
-    """True inside pytest, or inside a kernel that pytest/nbval started (tests/conftest.py
+    """True inside pytest, or inside a kernel that pytest/nbval started (conftest.py
     exports COURSE_UNDER_TEST so the notebook kernels inherit it)."""
     return bool(os.environ.get("COURSE_UNDER_TEST")) or "PYTEST_CURRENT_TEST" in os.environ
 

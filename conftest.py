@@ -1,4 +1,5 @@
-"""Test-wide settings. The notebook kernels that nbval starts inherit this environment."""
+"""Test-wide settings (at the root, so that pytest on a single notebook loads them too). The
+notebook kernels that nbval starts inherit this environment."""
 
 import os
 
