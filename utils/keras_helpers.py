@@ -199,3 +199,97 @@ def load_training_state(path: str | os.PathLike, objects: dict[str, Any]) -> int
         np.random.set_state(("MT19937", saved["numpy_rng"], meta["numpy_pos"]))
     random.setstate((meta["python_version"], tuple(meta["python_rng"]), None))
     return int(meta["step"])
+
+
+# --- PyTorch weights in Keras, and SqueezeNet 1.1 (chapter 04) --------------------------------
+
+def conv_kernel_from_torch(weight: np.ndarray) -> np.ndarray:
+    """A PyTorch ``Conv2d`` weight (out, in, kh, kw) as a Keras ``Conv2D`` kernel (kh, kw, in,
+    out). Both frameworks compute cross-correlation, so no spatial flip is needed."""
+    weight = np.asarray(weight)
+    if weight.ndim != 4:
+        raise ValueError(f"expected a 4-D conv weight (out, in, kh, kw), got {weight.shape}")
+    return np.ascontiguousarray(weight.transpose(2, 3, 1, 0))
+
+
+def load_torch_state_dict(model: Any, state_dict: dict[str, Any]) -> list[str]:
+    """Copy a PyTorch state dict into the ``Conv2D`` layers of ``model`` whose *names* are the
+    PyTorch module paths (``features.3.squeeze`` ← ``features.3.squeeze.weight``/``.bias``).
+    Every conv layer must find its weights; returns the state-dict keys that were not used."""
+    import keras
+
+    used = set()
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.Conv2D):
+            continue
+        keys = (f"{layer.name}.weight", f"{layer.name}.bias")
+        missing = [k for k in keys if k not in state_dict]
+        if missing:
+            raise KeyError(f"layer {layer.name!r}: no {missing} in the state dict")
+        layer.set_weights([conv_kernel_from_torch(state_dict[keys[0]]),
+                           np.asarray(state_dict[keys[1]])])
+        used.update(keys)
+    return sorted(set(state_dict) - used)
+
+
+def _ceil_max_pool_layer() -> Any:
+    import keras
+
+    class CeilMaxPool2D(keras.layers.Layer):
+        """3×3, stride-2 max pooling with PyTorch's ``ceil_mode=True``: the last, partial
+        window is kept (Keras' ``valid`` drops it, ``same`` pads differently). Pads the bottom
+        and right with −inf when needed, then pools ``valid``."""
+
+        def call(self, x: Any) -> Any:
+            import tensorflow as tf
+
+            pads = [(-(tf.shape(x)[axis] - 3)) % 2 for axis in (1, 2)]
+            x = tf.pad(x, [[0, 0], [0, pads[0]], [0, pads[1]], [0, 0]],
+                       constant_values=float("-inf"))
+            return tf.nn.max_pool2d(x, 3, 2, "VALID")
+
+        def compute_output_shape(self, shape: tuple) -> tuple:
+            def out(n: int | None) -> int | None:
+                return None if n is None else -(-(n - 3) // 2) + 1
+            return (shape[0], out(shape[1]), out(shape[2]), shape[3])
+
+    return CeilMaxPool2D
+
+
+def squeezenet1_1(state_dict: dict[str, Any] | None = None,
+                  input_shape: tuple = (None, None, 3)) -> Any:
+    """SqueezeNet 1.1 as a Keras functional model, the twin of
+    `utils.torch_helpers.squeezenet1_1`: layers are named after PyTorch's module paths
+    (``features.0`` conv, ``features.1`` its ReLU, ``features.3`` the first Fire module's output,
+    ``features.3.squeeze`` …), so ``load_torch_state_dict`` fills it from the *same* state dict
+    (``weights.numpy_state_dict("squeezenet1_1")``) and ``model.get_layer("features.7").output``
+    is the same feature map as PyTorch's ``features[7]`` — in NHWC."""
+    import keras
+    from keras import layers
+
+    pool = _ceil_max_pool_layer()
+    inputs = keras.Input(input_shape)
+    x = layers.Conv2D(64, 3, strides=2, name="features.0")(inputs)
+    x = layers.ReLU(name="features.1")(x)
+    x = pool(name="features.2")(x)
+    fires = {3: (16, 64), 4: (16, 64), 6: (32, 128), 7: (32, 128), 9: (48, 192), 10: (48, 192),
+             11: (64, 256), 12: (64, 256)}
+    for i in range(3, 13):
+        if i in (5, 8):
+            x = pool(name=f"features.{i}")(x)
+            continue
+        squeeze, expand = fires[i]
+        s = layers.Conv2D(squeeze, 1, activation="relu", name=f"features.{i}.squeeze")(x)
+        e1 = layers.Conv2D(expand, 1, activation="relu", name=f"features.{i}.expand1x1")(s)
+        e3 = layers.Conv2D(expand, 3, padding="same", activation="relu",
+                           name=f"features.{i}.expand3x3")(s)
+        x = layers.Concatenate(name=f"features.{i}")([e1, e3])
+    x = layers.Dropout(0.5, name="classifier.0")(x)
+    x = layers.Conv2D(1000, 1, activation="relu", name="classifier.1")(x)
+    outputs = layers.GlobalAveragePooling2D(name="classifier.3")(x)
+    model = keras.Model(inputs, outputs, name="squeezenet1_1")
+    if state_dict is not None:
+        unused = load_torch_state_dict(model, state_dict)
+        if unused:
+            raise KeyError(f"state dict keys not used by the model: {unused[:5]}")
+    return model

@@ -175,3 +175,77 @@ def load_training_state(path: str | os.PathLike, modules: dict[str, Any],
     np.random.set_state(("MT19937", rng["numpy"].numpy().astype(np.uint32), rng["numpy_pos"]))
     random.setstate((rng["python_version"], tuple(rng["python"]), None))
     return int(state["step"])
+
+
+# --- pretrained feature extractors (chapter 04), with torchvision's key names ----------------
+
+def squeezenet1_1(state_dict: dict | None = None) -> torch.nn.Module:
+    """SqueezeNet 1.1 (Iandola et al., 2016) written out with torchvision's module layout, so a
+    torchvision-format state dict (``weights.torch_state_dict("squeezenet1_1")``) loads with
+    ``strict=True``. ``model.features[i]`` are the layers whose outputs chapter 04 uses; the
+    ReLUs are not in-place, so stored intermediate outputs stay intact. Returns it in eval mode.
+    """
+    from torch import nn
+
+    class Fire(nn.Module):
+        def __init__(self, c_in: int, squeeze: int, e1: int, e3: int) -> None:
+            super().__init__()
+            self.squeeze, self.squeeze_activation = nn.Conv2d(c_in, squeeze, 1), nn.ReLU()
+            self.expand1x1, self.expand1x1_activation = nn.Conv2d(squeeze, e1, 1), nn.ReLU()
+            self.expand3x3 = nn.Conv2d(squeeze, e3, 3, padding=1)
+            self.expand3x3_activation = nn.ReLU()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            import torch
+
+            x = self.squeeze_activation(self.squeeze(x))
+            return torch.cat([self.expand1x1_activation(self.expand1x1(x)),
+                              self.expand3x3_activation(self.expand3x3(x))], dim=1)
+
+    class SqueezeNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            pool = dict(kernel_size=3, stride=2, ceil_mode=True)
+            self.features = nn.Sequential(
+                nn.Conv2d(3, 64, 3, stride=2), nn.ReLU(), nn.MaxPool2d(**pool),
+                Fire(64, 16, 64, 64), Fire(128, 16, 64, 64), nn.MaxPool2d(**pool),
+                Fire(128, 32, 128, 128), Fire(256, 32, 128, 128), nn.MaxPool2d(**pool),
+                Fire(256, 48, 192, 192), Fire(384, 48, 192, 192), Fire(384, 64, 256, 256),
+                Fire(512, 64, 256, 256))
+            self.classifier = nn.Sequential(nn.Dropout(0.5), nn.Conv2d(512, 1000, 1), nn.ReLU(),
+                                            nn.AdaptiveAvgPool2d(1))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.classifier(self.features(x)).flatten(1)
+
+    model = SqueezeNet()
+    if state_dict is not None:
+        model.load_state_dict(state_dict, strict=True)
+    return model.eval()
+
+
+VGG19_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+                512, 512, 512, 512, "M")
+
+
+def vgg19_features(state_dict: dict | None = None, pool: str = "max") -> torch.nn.Module:
+    """VGG19's convolutional part with torchvision's indices (``features.0`` = conv1_1, …), so
+    torchvision's ``vgg19-dcbb9e9d.pth`` loads into it (its classifier keys are ignored).
+    ``pool="avg"`` swaps max- for average pooling, as Gatys et al. suggest for synthesis."""
+    from torch import nn
+
+    if pool not in ("max", "avg"):
+        raise ValueError(f"pool must be 'max' or 'avg', got {pool!r}")
+    layers: list[nn.Module] = []
+    c_in = 3
+    for v in VGG19_LAYOUT:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2) if pool == "max" else nn.AvgPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(c_in, int(v), 3, padding=1), nn.ReLU()]
+            c_in = int(v)
+    features = nn.Sequential(*layers)
+    if state_dict is not None:
+        own = {k[len("features."):]: v for k, v in state_dict.items() if k.startswith("features.")}
+        features.load_state_dict(own, strict=True)
+    return features.eval()
