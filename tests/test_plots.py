@@ -235,6 +235,7 @@ def test_plot_curves_accepts_a_keras_history_object():
 
     fig = plots.plot_curves(History())
     assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 2
+    assert plots.plot_curves({"loss": [1.0, 0.5]}, xlabel="step").axes[0].get_xlabel() == "step"
     with pytest.raises(ValueError, match="non-empty dict"):
         plots.plot_curves({})
 

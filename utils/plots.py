@@ -193,10 +193,12 @@ def _metric_name(key: str) -> str:
     return key
 
 
-def plot_curves(history: Any, title: str | None = None, save: str | None = None) -> Figure:
+def plot_curves(history: Any, title: str | None = None, save: str | None = None,
+                xlabel: str = "epoch") -> Figure:
     """Plot training curves, one subplot per metric with its val_/train_/test_ twins; a Figure.
 
-    ``history`` is a dict of name -> per-epoch values, or a Keras ``History`` (its ``.history``).
+    ``history`` is a dict of name -> per-epoch values, or a Keras ``History`` (its ``.history``);
+    ``xlabel`` names what one value stands for (e.g. "step" for per-step losses).
     """
     records: Mapping[str, Sequence[float]] = getattr(history, "history", history)
     if not isinstance(records, Mapping) or not records:
@@ -214,7 +216,7 @@ def plot_curves(history: Any, title: str | None = None, save: str | None = None)
             values = [float(value) for value in records[key]]
             ax.plot(range(1, len(values) + 1), values, marker="." if len(values) < 30 else None,
                     label=key)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend()
