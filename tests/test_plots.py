@@ -125,6 +125,11 @@ def test_to_display_tensorflow_tensors(rgb_uint8):
     np.testing.assert_allclose(plots.to_display(tf.constant(to_signed(rgb_uint8))), expected,
                                atol=1e-6)
     np.testing.assert_allclose(plots.to_display(tf.constant(rgb_uint8)), expected, atol=1e-6)
+    # Keras' mixed_bfloat16 policy hands back bfloat16 tensors, whose NumPy type is ml_dtypes'
+    bf16 = tf.cast(tf.constant(rgb_uint8 / 255.0), tf.bfloat16)
+    np.testing.assert_allclose(plots.to_display(bf16), expected, atol=1e-2)
+    np.testing.assert_allclose(plots.to_display(bf16.numpy()), expected, atol=1e-2)
+    assert plots.as_numpy(bf16).dtype == np.float32
 
 
 @pytest.mark.parametrize(

@@ -55,8 +55,10 @@ def test_table_and_time_ratio():
             _run("01_cnn", "pytorch", 10), _run("01_cnn", "keras", 5, ok=False)]
     assert runner.time_ratios(runs) == {"00_setup": 1.5}  # failed runs are not compared
     text = runner.table(runs)
-    assert "| 00_setup | pytorch | ok | cpu | quick | mnist | acc = 50% | 30 s |" in text
+    assert "| 00_setup | pytorch | ok | cpu | quick | float32 | mnist | acc = 50% | 30 s |" in text
     assert "| 01_cnn | keras | FAILED |" in text and "00_setup 1.50" in text
+    runs[0].facts.update(dry_run=True, profile="full", precision="bfloat16 mixed")
+    assert "| ok | cpu | full (dry run) | bfloat16 mixed | mnist |" in runner.table(runs)
 
 
 def test_benchmarks_keep_one_section_per_profile_and_merge_chapters(tmp_path):
@@ -112,3 +114,20 @@ def test_chapter_00_runs_offline_on_the_embedded_sample(tmp_path, monkeypatch):
     executed = nbformat.read(run.output, as_version=4)
     text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
     assert "NOTICE: using the embedded MNIST sample" in text
+
+
+@pytest.mark.parametrize("env,argv,says", [
+    ({"COURSE_DRY_RUN": "yes"}, ["run", "00_setup"], "COURSE_DRY_RUN='yes'"),
+    ({"COURSE_DRY_RUN": "1"}, ["run", "00_setup", "--profile", "quick"], "--profile quick"),
+    ({"COURSE_DRY_RUN": "1"}, ["bench", "00_setup"], "measures nothing"),
+    ({"COURSE_PRECISION": "fp8"}, ["doctor"], "COURSE_PRECISION"),
+])
+def test_command_line_rejects_bad_settings_in_one_line(monkeypatch, capsys, env, argv, says):
+    from utils.__main__ import main
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(runner, "run_chapters", lambda *a: pytest.fail("must not run"))
+    assert main(argv) == 2
+    out = capsys.readouterr()
+    assert says in out.out + out.err

@@ -14,7 +14,8 @@ REAL_UNDER_TEST = runtime.under_test
 @pytest.fixture
 def clean_env(monkeypatch):
     """As outside pytest: no overrides (pytest re-sets PYTEST_CURRENT_TEST, so patch it out)."""
-    for var in ("COURSE_PROFILE", "COURSE_DEVICE", "COURSE_UNDER_TEST"):
+    for var in ("COURSE_PROFILE", "COURSE_DEVICE", "COURSE_UNDER_TEST", "COURSE_DRY_RUN",
+                "COURSE_PRECISION", "COURSE_REPORT_FILE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(runtime, "under_test", lambda: False)
     return monkeypatch
@@ -30,28 +31,111 @@ def test_under_test_is_detected(monkeypatch):
 
 
 def test_auto_profile_follows_hardware(clean_env):
-    assert runtime.choose_profile(gpu=True)[0] == "full"
-    assert runtime.choose_profile(gpu=False)[0] == "quick"
-    assert "no GPU" in runtime.choose_profile(gpu=False)[1]
+    assert runtime.choose_profile(accelerator="cuda")[0] == "full"
+    assert runtime.choose_profile(accelerator="cpu")[0] == "quick"
+    assert "no GPU" in runtime.choose_profile(accelerator="cpu")[1]
+    # Apple GPUs get quick: full takes hours there (300 VAE epochs, VGG19 at 512 px, ...)
+    profile, why = runtime.choose_profile(accelerator="mps")
+    assert profile == "quick" and "Apple" in why and "COURSE_PROFILE=full" in why
 
 
 def test_under_test_means_smoke(clean_env):
     clean_env.setattr(runtime, "under_test", lambda: True)
-    assert runtime.choose_profile(gpu=True) == ("smoke", "auto: running under pytest/nbval")
+    assert runtime.choose_profile(accelerator="cuda") == ("smoke",
+                                                          "auto: running under pytest/nbval")
 
 
 def test_env_override_beats_auto_and_argument_beats_env(clean_env):
     clean_env.setattr(runtime, "under_test", lambda: True)
     clean_env.setenv("COURSE_PROFILE", "Full ")
-    assert runtime.choose_profile(gpu=False)[0] == "full"
-    assert runtime.choose_profile("quick", gpu=False)[0] == "quick"
+    assert runtime.choose_profile(accelerator="cpu")[0] == "full"
+    assert runtime.choose_profile("quick", accelerator="cpu")[0] == "quick"
+    clean_env.setenv("COURSE_PROFILE", "full")
+    assert runtime.choose_profile(accelerator="mps")[0] == "full"  # a Mac user may ask for full
+
+
+@pytest.mark.parametrize("value", ["yes", "true", "2", "on"])
+def test_dry_run_accepts_only_0_or_1(clean_env, value):
+    clean_env.setenv("COURSE_DRY_RUN", value)
+    with pytest.raises(ConfigError) as err:
+        runtime.dry_run_requested()
+    assert "COURSE_DRY_RUN" in str(err.value) and "1" in str(err.value) and "0" in str(err.value)
+    assert value in str(err.value)
+
+
+def test_dry_run_means_full_and_refuses_other_profiles(clean_env):
+    for value, expected in (("", False), ("0", False), ("1", True), (" 1 ", True)):
+        clean_env.setenv("COURSE_DRY_RUN", value)
+        assert runtime.dry_run_requested() is expected
+    assert runtime.choose_profile(accelerator="cpu", dry_run=True)[0] == "full"
+    clean_env.setattr(runtime, "under_test", lambda: True)  # also under pytest: full, not smoke
+    assert runtime.choose_profile(accelerator="cpu", dry_run=True)[0] == "full"
+    with pytest.raises(ConfigError, match="COURSE_PROFILE=full"):
+        runtime.choose_profile("quick", accelerator="cpu", dry_run=True)
+    clean_env.setenv("COURSE_PROFILE", "smoke")
+    with pytest.raises(ConfigError, match="dry-runs the full profile"):
+        runtime.choose_profile(accelerator="cpu", dry_run=True)
+
+
+def test_unknown_precision_lists_valid_values(clean_env):
+    clean_env.setenv("COURSE_PRECISION", "fp16")
+    with pytest.raises(ConfigError) as err:
+        runtime.requested_precision()
+    assert all(v in str(err.value) for v in ["COURSE_PRECISION", "fp16", *runtime.PRECISIONS])
+    with pytest.raises(ConfigError, match="float32, mixed"):
+        runtime.setup("torch", precision="bf16", verbose=False)
+
+
+@pytest.mark.parametrize("policy,hardware,dry,env,expected", [
+    ("mixed", True, False, "auto", True),      # an H100 running chapter 01
+    ("mixed", False, False, "auto", False),    # a CPU or an older GPU
+    ("mixed", False, True, "auto", True),      # the dry run forces the GPU's path on the CPU
+    ("mixed", True, False, "float32", False),  # the learner turned it off
+    ("mixed", False, False, "mixed", True),    # ... or forced it on
+    ("float32", True, True, "mixed", False),   # a float32 chapter never runs in bfloat16
+])
+def test_precision_policy(clean_env, policy, hardware, dry, env, expected):
+    clean_env.setenv("COURSE_PRECISION", env)
+    assert runtime.use_mixed(policy, hardware, dry) is expected
+
+
+def test_pick_dry_run_shortens_only_what_it_lists(clean_env):
+    profiles = dict(smoke={"n": 1, "w": 8}, quick={"n": 2, "w": 16}, full={"n": 300, "w": 64})
+    rt = runtime.Runtime("torch", "cpu", "cpu", "full", "test", True, 0, dry_run=True)
+    assert rt.pick(**profiles, dry_run={"n": 2}) == {"n": 2, "w": 64}
+    with pytest.raises(ConfigError, match="unknown"):
+        rt.pick(**profiles, dry_run={"epochs": 1})
+    with pytest.raises(ConfigError, match="dry_run"):
+        rt.pick(**profiles)
+    rt.dry_run = False
+    assert rt.pick(**profiles, dry_run={"n": 2}) == {"n": 300, "w": 64}
+
+
+def test_gate_checks_normally_and_is_skipped_in_a_dry_run(capsys):
+    rt = runtime.Runtime("torch", "cpu", "cpu", "full", "test", False, 0)
+    rt.gate(True, "above chance", "")
+    with pytest.raises(AssertionError, match="above chance: 9 %"):
+        rt.gate(False, "above chance", "9 %")
+    rt.dry_run = True
+    rt.gate(False, "above chance", "9 %")
+    assert "above chance: skipped (dry run" in capsys.readouterr().out
+
+
+def test_cuda_problem_names_the_fix():
+    msg = runtime.cuda_problem("12.8", "470.57.02")
+    assert all(s in msg for s in ("470.57.02", "12.8", "525.60.13", "update the driver"))
+    assert "CPU-only" in runtime.cuda_problem("", "550.1")
+    assert "CUDA_VISIBLE_DEVICES" in runtime.cuda_problem("12.4", "550.54.14")
 
 
 @pytest.mark.parametrize("var,value", [("COURSE_PROFILE", "fast"), ("COURSE_DEVICE", "tpu")])
 def test_unknown_override_lists_valid_values(clean_env, var, value):
     clean_env.setenv(var, value)
     with pytest.raises(ConfigError) as err:
-        runtime.choose_profile(gpu=False) if var == "COURSE_PROFILE" else runtime.requested_device()
+        if var == "COURSE_PROFILE":
+            runtime.choose_profile(accelerator="cpu")
+        else:
+            runtime.requested_device()
     msg = str(err.value)
     assert value in msg and var in msg
     valid = runtime.PROFILES if var == "COURSE_PROFILE" else runtime.DEVICES
@@ -93,13 +177,49 @@ def test_torch_device_override(clean_env):
         runtime.torch_device_name()
 
 
-def test_setup_with_mocked_gpu_picks_full_profile(clean_env):
+def test_setup_with_mocked_devices_picks_the_profile(clean_env):
     _mock_torch(clean_env, False, True)
-    rt = runtime.setup("torch", verbose=False)
-    assert (rt.device, rt.profile, rt.mixed_precision) == ("mps", "full", False)
+    rt = runtime.setup("torch", verbose=False, precision="mixed")
+    assert (rt.device, rt.profile, rt.mixed_precision) == ("mps", "quick", False)
     _mock_torch(clean_env, False, False)
     rt = runtime.setup("torch", verbose=False)
     assert (rt.device, rt.profile) == ("cpu", "quick")
+    _mock_torch(clean_env, True, False)
+    clean_env.setattr(torch.cuda, "get_device_name", lambda i=0: "NVIDIA H100")
+    clean_env.setattr(torch.cuda, "get_device_capability", lambda i=0: (9, 0))
+    rt = runtime.setup("torch", verbose=False, precision="mixed")
+    assert (rt.device, rt.profile, rt.precision) == ("cuda", "full", "bfloat16 mixed")
+    clean_env.setattr(torch.cuda, "get_device_capability", lambda i=0: (7, 5))  # a T4
+    assert not runtime.setup("torch", verbose=False, precision="mixed").mixed_precision
+
+
+def test_torch_dry_run_autocasts_on_the_cpu(clean_env, tmp_path):
+    import json
+
+    _mock_torch(clean_env, False, False)
+    clean_env.setenv("COURSE_DRY_RUN", "1")
+    clean_env.setenv("COURSE_REPORT_FILE", str(tmp_path / "r.json"))
+    rt = runtime.setup("torch", verbose=False, precision="mixed")
+    assert (rt.profile, rt.dry_run, rt.precision) == ("full", True, "bfloat16 mixed")
+    layer = torch.nn.Linear(4, 3)
+    with rt.autocast():
+        assert layer(torch.ones(2, 4)).dtype == torch.bfloat16
+    assert layer(torch.ones(2, 4)).dtype == torch.float32
+    facts = json.loads((tmp_path / "r.json").read_text())["facts"]
+    assert facts["precision"] == "bfloat16 mixed" and facts["dry_run"] is True
+    assert not torch.backends.cudnn.allow_tf32  # float32 parts stay float32 on Ampere+
+    assert torch.get_float32_matmul_precision() == "highest"
+    rt = runtime.setup("torch", verbose=False, precision="float32")
+    with rt.autocast():
+        assert layer(torch.ones(2, 4)).dtype == torch.float32
+    assert json.loads((tmp_path / "r.json").read_text())["facts"]["precision"] == "float32"
+
+
+def test_deterministic_restores_torch_settings():
+    before = torch.are_deterministic_algorithms_enabled()
+    with runtime.deterministic("torch"):
+        assert torch.are_deterministic_algorithms_enabled()
+    assert torch.are_deterministic_algorithms_enabled() == before
 
 
 def test_setup_rejects_unknown_framework():
@@ -144,8 +264,57 @@ def test_keras_seeding_repeatable():
     np.testing.assert_array_equal(a, keras.random.uniform((3,)).numpy())
 
 
-def test_describe_reports_cpu_and_profile(clean_env):
+def test_keras_dry_run_sets_mixed_bfloat16_and_xla(clean_env):
+    keras = pytest.importorskip("keras")
+    clean_env.setenv("COURSE_DRY_RUN", "1")
+    try:
+        rt = runtime.setup("keras", verbose=False, precision="mixed")
+        assert (rt.profile, rt.jit_compile, rt.precision) == ("full", True, "bfloat16 mixed")
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+        assert keras.layers.Dense(2)(np.ones((1, 3), "float32")).dtype == "bfloat16"
+        import tensorflow as tf
+
+        assert not tf.config.experimental.tensor_float_32_execution_enabled()
+        runtime.setup("keras", verbose=False, precision="float32")
+        assert keras.mixed_precision.global_policy().name == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_describe_reports_cpu_profile_conv_and_precision(clean_env):
     _mock_torch(clean_env, False, False)
     text = runtime.describe()
-    for item in ("Python", "PyTorch", "TensorFlow", "Profile", "quick", "no GPU found"):
+    for item in ("Python", "PyTorch", "TensorFlow", "Profile", "quick", "no GPU found",
+                 "PyTorch cpu conv", "TensorFlow CPU conv", "Precision (PyTorch)",
+                 "Precision (Keras)"):
         assert item in text
+    assert "FAILED" not in text and "bfloat16" not in text  # a CPU trains in float32
+    clean_env.setenv("COURSE_DRY_RUN", "1")
+    assert "01_cnn, 02_dcgan: bfloat16 mixed" in runtime.describe()
+
+
+def test_gpu_problems_name_the_setting_and_fix(clean_env):
+    tf = pytest.importorskip("tensorflow")
+    clean_env.setattr(runtime, "nvidia_driver", lambda: "470.57.02")
+    clean_env.setattr(torch.cuda, "is_available", lambda: False)
+    clean_env.setattr(torch.version, "cuda", "12.8")
+    clean_env.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    clean_env.setattr(tf.sysconfig, "get_build_info",
+                      lambda: {"is_cuda_build": True, "cuda_version": "12.5.1"})
+    problems = runtime.gpu_problems()
+    assert len(problems) == 2 and all(len(p.splitlines()) == 1 for p in problems)
+    assert problems[0].startswith("PyTorch:") and "too old for CUDA 12.8" in problems[0]
+    assert problems[1].startswith("TensorFlow:") and "update the driver" in problems[1]
+    clean_env.setattr(tf.sysconfig, "get_build_info", lambda: {"is_cuda_build": False})
+    assert "tensorflow[and-cuda]" in runtime.gpu_problems()[1]
+    clean_env.setattr(runtime, "nvidia_driver", lambda: None)  # no NVIDIA GPU: nothing to say
+    assert runtime.gpu_problems() == []
+
+
+def test_dry_run_never_saves_models_in_the_user_cache(clean_env):
+    clean_env.delenv("COURSE_MODELS_DIR", raising=False)
+    clean_env.setenv("COURSE_DRY_RUN", "1")
+    runtime.setup("torch", verbose=False)
+    from utils import checkpoints
+
+    assert "course-dry-run-models-" in str(checkpoints.models_dir())

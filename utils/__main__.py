@@ -12,12 +12,27 @@ from . import chapters as course
 def _doctor(args: argparse.Namespace) -> int:
     from . import runtime
 
+    if args.gpu_check:  # ./course setup on an NVIDIA machine: both frameworks must see the GPU
+        problems = runtime.gpu_problems()
+        for line in problems:
+            print(f"[course] ERROR {line}", file=sys.stderr)
+        return 1 if problems else 0
     print(runtime.describe())
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
-    from . import runner
+    from . import runner, runtime
+
+    dry_run = runtime.dry_run_requested()
+    if dry_run and args.profile not in (None, "full"):
+        raise runtime.ConfigError(f"COURSE_DRY_RUN=1 dry-runs the full profile; --profile "
+                                  f"{args.profile} contradicts it (drop --profile).")
+    if args.command == "bench" and dry_run:
+        print("COURSE_DRY_RUN=1 runs a few steps of each training: it measures nothing, so "
+              "`bench` does not record it. Use `python -m utils run` for a dry run, or unset "
+              "COURSE_DRY_RUN to benchmark.")
+        return 2
 
     runs = runner.run_chapters(args.chapters, args.profile, args.timeout)
     if not runs:
@@ -82,7 +97,11 @@ def _book(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m utils", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("doctor", help="print the runtime report: devices, versions, profile")
+    doctor = sub.add_parser("doctor", help="print the runtime report: devices (a convolution "
+                            "on each), versions, each chapter's precision, the profile")
+    doctor.add_argument("--gpu-check", action="store_true",
+                        help="on an NVIDIA machine, exit 1 with one line per framework that "
+                             "cannot use the GPU (what ./course setup runs)")
     for name, text in (("run", "execute chapter notebooks headless into build/ and summarise"),
                        ("bench", "like run, and write docs/benchmarks.md + .json")):
         p = sub.add_parser(name, help=text)
@@ -105,7 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler = {"doctor": _doctor, "run": _run, "bench": _run, "exercises": _exercises,
                "clean": _clean, "book": _book}[args.command]
-    return handler(args)
+    from .runtime import ConfigError
+
+    try:
+        return handler(args)
+    except ConfigError as e:  # a bad setting: one line naming it and the valid choices
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

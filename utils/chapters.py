@@ -17,6 +17,20 @@ CHAPTERS: dict[str, str] = {
 }
 
 
+# Each chapter's precision policy (runtime.setup(..., precision=...) in both twins; a test checks).
+# "mixed": its training runs in bfloat16 mixed precision where the GPU does that well (and in a
+# dry run); "float32": likelihoods, optimisation of an image, recurrent state or tiny models,
+# where bfloat16's 8-bit mantissa would change the numbers the chapter is about.
+PRECISION: dict[str, str] = {
+    "00_setup": "float32",
+    "01_cnn": "mixed",
+    "02_dcgan": "mixed",
+    "03_vae": "float32",
+    "04_style_transfer": "float32",
+    "05_sequences": "float32",
+}
+
+
 def resolve(names: list[str] | None = None) -> list[str]:
     """Chapter folder names from user input (``01``, ``01_cnn`` or ``cnn``); all when empty."""
     if not names:

@@ -36,8 +36,13 @@ def as_numpy(images: Any) -> np.ndarray:
             tensor = tensor.float()  # bfloat16/float16 have no (or a lossy) NumPy twin
         return tensor.numpy()
     if hasattr(images, "numpy"):  # tf.Tensor, EagerTensor, keras variables
-        return np.asarray(images.numpy())
-    return np.asarray(images)
+        images = images.numpy()
+    array = np.asarray(images)
+    if array.dtype.kind == "V" or array.dtype.name in ("bfloat16", "float8_e4m3fn", "float8_e5m2"):
+        # bfloat16 (Keras' mixed_bfloat16 policy) arrives as an ml_dtypes type that NumPy
+        # does not count as floating; float32 holds every bfloat16 value exactly.
+        array = array.astype(np.float32)
+    return array
 
 
 def _to_nhwc(array: np.ndarray) -> np.ndarray:

@@ -72,6 +72,12 @@ def run_chapters(names: list[str] | None, profile: str | None = None,
                  timeout_s: int | None = None) -> list[Run]:
     """Execute every notebook of the named chapters (all chapters that exist by default)."""
     runs = []
+    from .runtime import dry_run_requested
+
+    if dry_run_requested() and not os.environ.get("COURSE_MODELS_DIR"):
+        # One throw-away models folder for the whole dry run: chapter 02 then loads the
+        # classifier chapter 01's dry run saved, and the user cache is never touched.
+        os.environ["COURSE_MODELS_DIR"] = str(BUILD / "dry-run-models")
     for chapter in course.resolve(names):
         notebooks = course.notebooks(chapter)
         if not notebooks and names:
@@ -95,12 +101,15 @@ def time_ratios(runs: list[Run]) -> dict[str, float]:
 
 def table(runs: list[Run]) -> str:
     """A Markdown table: chapter, framework, status, device, profile, dataset, key result, time."""
-    rows = ["| chapter | framework | status | device | profile | dataset | key result | time |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| chapter | framework | status | device | profile | precision | dataset | key result "
+            "| time |", "|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         f = r.facts
+        precision = f.get("precision") or ("bfloat16" if f.get("mixed_precision") else "float32")
         rows.append(f"| {r.chapter} | {r.framework} | {'ok' if r.ok else 'FAILED'} | "
-                    f"{f.get('device', '?')} | {f.get('profile', '?')} | "
+                    f"{f.get('device', '?')} | {f.get('profile', '?')}"
+                    f"{' (dry run)' if f.get('dry_run') else ''} | "
+                    f"{precision} | "
                     f"{f.get('dataset', '?')} | {r.key_result()} | {r.seconds:.0f} s |")
     ratios = time_ratios(runs)
     if ratios:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import math
 import os
 import platform
 import random
@@ -26,6 +27,17 @@ PROFILES: dict[str, str] = {
 }
 FRAMEWORKS = ("torch", "keras")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS: dict[str, str] = {
+    "auto": "each chapter's policy: bfloat16 mixed precision for its training where the GPU "
+            "supports it well (NVIDIA compute capability ≥ 8), float32 elsewhere",
+    "float32": "float32 everywhere, also on a GPU that could do bfloat16",
+    "mixed": "the chapter's bfloat16 parts on any device, a CPU too (what a dry run does)",
+}
+POLICIES: dict[str, str] = {
+    "float32": "float32 throughout",
+    "mixed": "bfloat16 mixed precision for training (weights, losses and checks in float32)",
+}
+DRY_RUN_VALUES = ("0", "1")
 
 
 class ConfigError(ValueError):
@@ -37,8 +49,8 @@ def _check_choice(kind: str, value: str, valid: tuple[str, ...] | dict[str, str]
     if value not in valid:
         raise ConfigError(
             f"Unknown {kind} {value!r}. Valid {kind}s: {', '.join(valid)}."
-            + (f" (set by the environment variable COURSE_{kind.upper()})" if kind != "framework"
-               else "")
+            + (f" (set by the environment variable COURSE_{kind.upper()})"
+               if kind in ("profile", "device", "precision") else "")
         )
     return value
 
@@ -49,18 +61,50 @@ def under_test() -> bool:
     return bool(os.environ.get("COURSE_UNDER_TEST")) or "PYTEST_CURRENT_TEST" in os.environ
 
 
-def choose_profile(requested: str | None = None, *, gpu: bool) -> tuple[str, str]:
-    """Return ``(profile, why)``: argument, then ``COURSE_PROFILE``, then automatic."""
+def dry_run_requested() -> bool:
+    """``COURSE_DRY_RUN=1``: the full profile's sizes and code paths with a few steps each, and
+    what a GPU switches on (bfloat16, XLA) forced on; ``0`` or unset: a normal run."""
+    value = os.environ.get("COURSE_DRY_RUN", "").strip() or "0"
+    if value not in DRY_RUN_VALUES:
+        raise ConfigError(f"COURSE_DRY_RUN={value!r} is not understood. Valid values: 1 (dry-run "
+                          "the full profile: its sizes, a few steps each) or 0 (a normal run).")
+    return value == "1"
+
+
+def requested_precision() -> str:
+    """The ``COURSE_PRECISION`` override (``auto`` when unset)."""
+    return _check_choice("precision", os.environ.get("COURSE_PRECISION", "auto") or "auto",
+                         PRECISIONS)
+
+
+def choose_profile(requested: str | None = None, *, accelerator: str = "cpu",
+                   dry_run: bool = False) -> tuple[str, str]:
+    """Return ``(profile, why)``: argument, then ``COURSE_PROFILE``, then automatic.
+
+    ``accelerator`` is what the framework found: ``cuda`` (an NVIDIA GPU: ``full``), ``mps``
+    (an Apple GPU: ``quick`` — ``full`` takes hours there) or ``cpu`` (``quick``). A dry run
+    is a run of the full profile, so it picks ``full`` and refuses any other profile.
+    """
     if requested:
-        return _check_choice("profile", requested, PROFILES), "requested by the notebook/runner"
-    env = os.environ.get("COURSE_PROFILE", "").strip()
-    if env:
-        return _check_choice("profile", env, PROFILES), "COURSE_PROFILE is set"
-    if under_test():
+        chosen = _check_choice("profile", requested, PROFILES)
+        why = "requested by the notebook/runner"
+    elif os.environ.get("COURSE_PROFILE", "").strip():
+        chosen, why = _check_choice("profile", os.environ["COURSE_PROFILE"], PROFILES), \
+            "COURSE_PROFILE is set"
+    elif dry_run:
+        chosen, why = "full", "COURSE_DRY_RUN=1 dry-runs the full profile"
+    elif under_test():
         return "smoke", "auto: running under pytest/nbval"
-    if gpu:
-        return "full", "auto: a GPU was found"
-    return "quick", "auto: no GPU found"
+    elif accelerator == "cuda":
+        return "full", "auto: an NVIDIA GPU was found"
+    elif accelerator == "mps":
+        return "quick", "auto: an Apple GPU (full takes hours there; COURSE_PROFILE=full to ask)"
+    else:
+        return "quick", "auto: no GPU found"
+    if dry_run and chosen != "full":
+        raise ConfigError(f"COURSE_DRY_RUN=1 dry-runs the full profile, but the profile is "
+                          f"{chosen!r} ({why}). Use COURSE_PROFILE=full, or COURSE_DRY_RUN=0.")
+    return chosen, why + (" (dry run)" if dry_run else "")
 
 
 def requested_device() -> str:
@@ -91,6 +135,84 @@ def _torch_bf16_ok(device: str) -> bool:
     import torch
 
     return device == "cuda" and torch.cuda.get_device_capability()[0] >= 8
+
+
+# --- NVIDIA drivers -------------------------------------------------------------------------
+
+# The oldest Linux driver each CUDA major version runs on (NVIDIA's minor-version compatibility).
+MIN_DRIVER: dict[int, tuple[int, ...]] = {11: (450, 80, 2), 12: (525, 60, 13), 13: (580, 65, 6)}
+
+
+def nvidia_driver() -> str | None:
+    """The NVIDIA driver version (``nvidia-smi``), or None without a working driver."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = out.stdout.strip().splitlines()
+    return lines[0].strip() if out.returncode == 0 and lines else None
+
+
+def has_nvidia_gpu() -> bool:
+    return nvidia_driver() is not None
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split(".") if p.isdigit())
+
+
+def cuda_problem(cuda: str | None = None, driver: str | None = None) -> str:
+    """One line: why PyTorch cannot use the NVIDIA GPU here, and the fix."""
+    if cuda is None:
+        import torch
+
+        cuda = torch.version.cuda
+    driver = driver or nvidia_driver()
+    if not cuda:
+        return ("this PyTorch is a CPU-only build; on this NVIDIA machine install a CUDA build: "
+                "pip install --force-reinstall torch (or ./course setup in a fresh .venv)")
+    need = MIN_DRIVER.get(_version_tuple(cuda)[0])
+    if driver and need and _version_tuple(driver) < need:
+        return (f"NVIDIA driver {driver} is too old for CUDA {cuda} (needs ≥ "
+                f"{'.'.join(map(str, need))}): update the driver, or install a PyTorch built "
+                f"for an older CUDA (e.g. pip install torch --index-url "
+                f"https://download.pytorch.org/whl/cu118)")
+    return (f"PyTorch (CUDA {cuda}) finds no usable GPU although nvidia-smi sees driver {driver}; "
+            f"check CUDA_VISIBLE_DEVICES and that no other process holds the GPU")
+
+
+def gpu_problems() -> list[str]:
+    """On a machine with an NVIDIA driver: one line per installed framework that cannot use the
+    GPU, naming the fix (``./course setup`` refuses to mark such an environment installed)."""
+    driver = nvidia_driver()
+    if driver is None:
+        return []
+    problems = []
+    if _version("torch"):
+        import torch
+
+        if not torch.cuda.is_available():
+            problems.append("PyTorch: " + cuda_problem(torch.version.cuda, driver))
+    if _version("tensorflow"):
+        import tensorflow as tf
+
+        if not tf.config.list_physical_devices("GPU"):
+            built = tf.sysconfig.get_build_info()
+            cuda = str(built.get("cuda_version", "") or "")
+            need = MIN_DRIVER.get(_version_tuple(cuda)[0]) if cuda else None
+            if not built.get("is_cuda_build", False):
+                fix = ("this TensorFlow is a CPU-only build; install "
+                       "'tensorflow[and-cuda]' (Linux) in its place")
+            elif need and _version_tuple(driver) < need:
+                fix = (f"NVIDIA driver {driver} is too old for TensorFlow's CUDA {cuda} "
+                       f"(needs ≥ {'.'.join(map(str, need))}): update the driver")
+            else:
+                fix = (f"TensorFlow {tf.__version__} (CUDA {cuda}) finds no GPU with driver "
+                       f"{driver}: install 'tensorflow[and-cuda]' so its CUDA libraries come "
+                       f"with it, or check CUDA_VISIBLE_DEVICES")
+            problems.append("TensorFlow: " + fix)
+    return problems
 
 
 # --- TensorFlow / Keras --------------------------------------------------------------------
@@ -153,7 +275,13 @@ def seed_everything(seed: int = 0) -> None:
 @dataclass
 class Runtime:
     """What ``setup`` decided. ``device`` is a string usable by the framework
-    (``"cuda"``/``"mps"``/``"cpu"`` for PyTorch; ``"gpu"``/``"cpu"`` for Keras)."""
+    (``"cuda"``/``"mps"``/``"cpu"`` for PyTorch; ``"gpu"``/``"cpu"`` for Keras).
+
+    ``mixed_precision``: the chapter's training runs in bfloat16 mixed precision (PyTorch:
+    inside ``rt.autocast()``; Keras: the global ``mixed_bfloat16`` policy, set by ``setup``).
+    ``jit_compile``: Keras compiles training with XLA (on a GPU, and in a dry run).
+    ``dry_run``: the full profile's sizes with a few steps each (``COURSE_DRY_RUN=1``).
+    """
 
     framework: str
     device: str
@@ -162,11 +290,24 @@ class Runtime:
     profile_reason: str
     mixed_precision: bool
     seed: int
+    dry_run: bool = False
+    jit_compile: bool = False
+    policy: str = "float32"
     notes: list[str] = field(default_factory=list)
 
-    def pick(self, **by_profile: dict[str, Any]) -> dict[str, Any]:
+    @property
+    def precision(self) -> str:
+        """What really runs: ``"bfloat16 mixed"`` or ``"float32"``."""
+        return "bfloat16 mixed" if self.mixed_precision else "float32"
+
+    def pick(self, *, dry_run: dict[str, Any] | None = None,
+             **by_profile: dict[str, Any]) -> dict[str, Any]:
         """Return the settings for the active profile; all three profiles must be given,
-        with the same keys, so no size can be forgotten for one of them."""
+        with the same keys, so no size can be forgotten for one of them.
+
+        ``dry_run`` lists the full profile's *durations* (epochs, steps, iterations, subset
+        sizes) cut for a dry run; every other full-profile setting stays as it is.
+        """
         missing = set(PROFILES) - set(by_profile)
         extra = set(by_profile) - set(PROFILES)
         if missing or extra:
@@ -175,26 +316,73 @@ class Runtime:
         keys = {name: set(cfg) for name, cfg in by_profile.items()}
         if len({frozenset(k) for k in keys.values()}) != 1:
             raise ConfigError(f"pick(): every profile must set the same keys, got {keys}")
-        return dict(by_profile[self.profile])
+        unknown = set(dry_run or {}) - keys["full"]
+        if unknown:
+            raise ConfigError(f"pick(): dry_run may only shorten settings of the full profile; "
+                              f"unknown {sorted(unknown)}")
+        chosen = dict(by_profile[self.profile])
+        if self.dry_run:
+            if dry_run is None:
+                raise ConfigError("pick(): this notebook has no dry_run=dict(...) saying how to "
+                                  "shorten the full profile, so COURSE_DRY_RUN=1 cannot run it.")
+            chosen.update(dry_run)
+        return chosen
+
+    def autocast(self) -> Any:
+        """PyTorch: the chapter's autocast context — bfloat16 where ``mixed_precision``,
+        a no-op otherwise. Wrap forward passes and losses of training in it."""
+        import torch
+
+        kind = self.device if self.device in ("cuda", "cpu", "mps") else "cpu"
+        return torch.autocast(kind, dtype=torch.bfloat16, enabled=self.mixed_precision)
+
+    def gate(self, condition: bool, name: str, message: str) -> None:
+        """A quality gate that only makes sense after real training (accuracy above chance,
+        beating a baseline, a target). Checked like ``checks.check_true``, except in a dry
+        run, which trains for a few steps: there it is skipped, and says so."""
+        if self.dry_run:
+            print(f"– {name}: skipped (dry run: a few training steps; the gate needs the "
+                  f"full training)")
+            return
+        from .checks import check_true
+
+        check_true(condition, name, message)
 
     def summary(self) -> str:
-        mp = "on (bfloat16)" if self.mixed_precision else "off"
+        extra = (" · XLA on" if self.framework == "keras" and self.jit_compile else "") + (
+            " · DRY RUN (full sizes, a few steps each)" if self.dry_run else "")
         return (f"{_FRAMEWORK_LABEL[self.framework]} on {self.device_name} · profile "
-                f"{self.profile!r} ({self.profile_reason}) · mixed precision {mp} · "
-                f"seed {self.seed}")
+                f"{self.profile!r} ({self.profile_reason}) · precision {self.precision} · "
+                f"seed {self.seed}{extra}")
 
 
 _FRAMEWORK_LABEL = {"torch": "PyTorch", "keras": "Keras"}
 
 
+def use_mixed(policy: str, hardware_ok: bool, dry_run: bool) -> bool:
+    """Whether a chapter with this precision policy runs in bfloat16 here."""
+    wanted = requested_precision()
+    if policy != "mixed" or wanted == "float32":
+        return False
+    return hardware_ok or dry_run or wanted == "mixed"
+
+
 def setup(framework: str, profile: str | None = None, seed: int = 0,
-          verbose: bool = True) -> Runtime:
-    """Detect the device, choose the profile, seed everything, print one line. Call once per
-    notebook, before building any model."""
+          verbose: bool = True, precision: str = "float32") -> Runtime:
+    """Detect the device, choose the profile and the precision, seed everything, print one
+    line. Call once per notebook, before building any model.
+
+    ``precision`` is the chapter's policy: ``"float32"`` or ``"mixed"`` (bfloat16 training on
+    GPUs that do it well — and, in a dry run, on the CPU too, so CI meets the GPU's path).
+    """
     framework = _check_choice("framework", framework, FRAMEWORKS)
+    policy = _check_choice("precision policy", precision, POLICIES)
+    dry_run = dry_run_requested()
     if framework == "torch":
         import torch
 
+        # cuBLAS reads this when CUDA starts; it makes deterministic() possible on a GPU.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         device = torch_device_name()
         if device == "cuda":
             name = f"cuda ({torch.cuda.get_device_name(0)})"
@@ -202,8 +390,12 @@ def setup(framework: str, profile: str | None = None, seed: int = 0,
             name = "mps (Apple GPU)"
         else:
             name = f"cpu ({torch.get_num_threads()} threads)"
-        mixed = _torch_bf16_ok(device)
-        gpu = device != "cpu"
+        mixed = use_mixed(policy, _torch_bf16_ok(device), dry_run)
+        accelerator, jit = device, False
+        # float32 means float32: no TF32 (10-bit mantissa) behind its back on Ampere and newer,
+        # in either framework, so float32 checks hold on a GPU and the twins compute alike.
+        torch.backends.cudnn.allow_tf32 = False
+        torch.set_float32_matmul_precision("highest")
     else:
         os.environ.setdefault("KERAS_BACKEND", "tensorflow")
         gpus = tf_gpus()
@@ -211,19 +403,57 @@ def setup(framework: str, profile: str | None = None, seed: int = 0,
 
         device = "gpu" if gpus else "cpu"
         name = f"gpu ({len(gpus)} × {gpus[0].name})" if gpus else "cpu"
-        mixed = _tf_bf16_ok(gpus) if gpus else False
+        mixed = use_mixed(policy, _tf_bf16_ok(gpus) if gpus else False, dry_run)
         keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed else "float32")
-        gpu = bool(gpus)
-    chosen, why = choose_profile(profile, gpu=gpu)
+        import tensorflow as tf
+
+        tf.config.experimental.enable_tensor_float_32_execution(False)  # as for PyTorch
+        accelerator = ("mps" if platform.system() == "Darwin" else "cuda") if gpus else "cpu"
+        jit = bool(gpus) or dry_run
+    chosen, why = choose_profile(profile, accelerator=accelerator, dry_run=dry_run)
+    if dry_run and not os.environ.get("COURSE_MODELS_DIR"):
+        # Models trained for a few steps must never replace a learner's real ones (chapter 02
+        # loads chapter 01's classifier): a dry run saves them in a throw-away folder.
+        import tempfile
+
+        os.environ["COURSE_MODELS_DIR"] = tempfile.mkdtemp(prefix="course-dry-run-models-")
     seed_everything(seed)
-    rt = Runtime(framework, device, name, chosen, why, mixed, seed)
+    rt = Runtime(framework, device, name, chosen, why, mixed, seed, dry_run=dry_run,
+                 jit_compile=jit, policy=policy)
     from . import report
 
     report.fact(framework=_FRAMEWORK_LABEL[framework], device=name, profile=chosen,
-                mixed_precision=mixed)
+                precision=rt.precision, mixed_precision=mixed, dry_run=dry_run,
+                **({"xla": jit} if framework == "keras" else {}))
     if verbose:
         print(rt.summary())
     return rt
+
+
+@contextlib.contextmanager
+def deterministic(framework: str) -> Any:
+    """Bit-for-bit repeatable kernels inside the block, for checks that compare two runs
+    exactly (checkpoint/resume). PyTorch: ``use_deterministic_algorithms`` and no cuDNN
+    autotuning, restored afterwards. TensorFlow: op determinism, which TensorFlow cannot switch
+    off again, so it stays on for the rest of the session. On a CPU both already hold."""
+    framework = _check_choice("framework", framework, FRAMEWORKS)
+    if framework == "keras":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+        yield
+        return
+    import torch
+
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
+              torch.backends.cudnn.deterministic)
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = before[1:]
 
 
 # --- the report ----------------------------------------------------------------------------
@@ -260,6 +490,47 @@ def _version(module: str) -> str | None:
     return "installed"
 
 
+def _smoke_conv(framework: str, device: str) -> str:
+    """One small convolution (forward and backward) on ``device``: ``ok (… ms)`` or the error."""
+    import time
+
+    try:
+        start = time.perf_counter()
+        if framework == "torch":
+            import torch
+
+            x = torch.randn(8, 3, 32, 32, device=device, requires_grad=True)
+            w = torch.randn(16, 3, 3, 3, device=device)
+            torch.nn.functional.conv2d(x, w, padding=1).square().sum().backward()
+            value = float(x.grad.abs().sum())
+        else:
+            import tensorflow as tf
+
+            with tf.device(device):
+                x = tf.random.normal((8, 32, 32, 3))
+                w = tf.random.normal((3, 3, 3, 16))
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    loss = tf.reduce_sum(tf.nn.conv2d(x, w, 1, "SAME") ** 2)
+                value = float(tf.reduce_sum(tf.abs(tape.gradient(loss, x))))
+        if not math.isfinite(value) or value == 0:
+            return f"FAILED (gradient {value})"
+        return f"ok ({(time.perf_counter() - start) * 1e3:.0f} ms)"
+    except Exception as e:  # a broken driver or build: report it, do not crash the report
+        return f"FAILED ({type(e).__name__}: {str(e).strip().splitlines()[0][:120]})"
+
+
+def chapter_precisions(hardware_bf16: bool, dry_run: bool = False) -> str:
+    """Which chapters would run in bfloat16 here (from ``chapters.PRECISION``)."""
+    from .chapters import PRECISION
+
+    mixed = [c for c, policy in PRECISION.items() if use_mixed(policy, hardware_bf16, dry_run)]
+    rest = [c for c in PRECISION if c not in mixed]
+    parts = ([f"{', '.join(mixed)}: bfloat16 mixed (training)"] if mixed else []) + (
+        [f"{', '.join(rest)}: float32"] if rest else [])
+    return "; ".join(parts)
+
+
 def report_rows() -> list[tuple[str, str]]:
     """The facts ``describe()`` prints, as (item, value) rows."""
     rows = [
@@ -268,19 +539,27 @@ def report_rows() -> list[tuple[str, str]]:
         ("CPU", f"{machine()['cpu']} ({os.cpu_count()} cores)"),
         ("NumPy", np.__version__),
     ]
-    gpu = False
+    dry_run = dry_run_requested()
+    accelerator, bf16 = "cpu", {}
     if _version("torch"):
         import torch
 
-        rows.append(("PyTorch", torch.__version__))
+        rows.append(("PyTorch", torch.__version__ + (f" (CUDA {torch.version.cuda})"
+                                                      if torch.version.cuda else "")))
         cuda = torch.cuda.is_available()
         mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-        found = [f"cuda: {torch.cuda.get_device_name(i)}"
-                 for i in range(torch.cuda.device_count() if cuda else 0)]
-        found += ["mps"] if mps else []
-        rows.append(("PyTorch devices", ", ".join(found + ["cpu"])))
-        rows.append(("PyTorch will use", torch_device_name()))
-        gpu = gpu or cuda or mps
+        devices = [f"cuda:{i}" for i in range(torch.cuda.device_count() if cuda else 0)]
+        devices += ["mps"] if mps else []
+        for dev in devices + ["cpu"]:
+            label = f"{dev} ({torch.cuda.get_device_name(dev)})" if dev.startswith("cuda") else dev
+            rows.append((f"PyTorch {dev.split(':')[0]} conv",
+                         f"{label}: {_smoke_conv('torch', dev)}"))
+        device = torch_device_name()
+        rows.append(("PyTorch will use", device))
+        bf16["PyTorch"] = _torch_bf16_ok(device)
+        accelerator = "cuda" if cuda else "mps" if mps else "cpu"
+        if has_nvidia_gpu() and not cuda:
+            rows.append(("PyTorch CUDA", cuda_problem()))
     else:
         rows.append(("PyTorch", "not installed"))
     if _version("tensorflow"):
@@ -289,13 +568,21 @@ def report_rows() -> list[tuple[str, str]]:
         gpus = tf.config.list_physical_devices("GPU")
         rows.append(("TensorFlow", tf.__version__))
         rows.append(("Keras", _version("keras") or "not installed"))
-        rows.append(("TensorFlow GPUs", ", ".join(g.name for g in gpus) or "none"))
+        for i, gpu in enumerate(gpus):
+            rows.append((f"TensorFlow GPU:{i} conv",
+                         f"{gpu.name}: {_smoke_conv('keras', f'/GPU:{i}')}"))
+        rows.append(("TensorFlow CPU conv", _smoke_conv("keras", "/CPU:0")))
         rows.append(("TensorFlow oneDNN", os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default")))
-        gpu = gpu or bool(gpus)
+        bf16["Keras"] = _tf_bf16_ok(gpus) if gpus else False
+        if gpus and accelerator == "cpu":
+            accelerator = "mps" if platform.system() == "Darwin" else "cuda"
     else:
         rows.append(("TensorFlow", "not installed"))
     rows.append(("COURSE_DEVICE", os.environ.get("COURSE_DEVICE") or "(unset: auto)"))
-    profile, why = choose_profile(gpu=gpu)
+    rows.append(("COURSE_PRECISION", os.environ.get("COURSE_PRECISION") or "(unset: auto)"))
+    for fw, ok in bf16.items():
+        rows.append((f"Precision ({fw})", chapter_precisions(ok, dry_run)))
+    profile, why = choose_profile(accelerator=accelerator, dry_run=dry_run)
     rows.append(("Profile", f"{profile} — {why}"))
     rows.append(("Profile means", PROFILES[profile]))
     from . import data
