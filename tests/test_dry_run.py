@@ -1,0 +1,33 @@
+"""The dry run of the full profile (COURSE_DRY_RUN=1) for every notebook in solutions/: the full
+profile's sizes and code paths, a few steps each, with what a GPU switches on forced on the CPU
+(bfloat16 mixed precision where the chapter's policy says so, XLA-compiled Keras training).
+This is how CI meets the GPU path without a GPU."""
+
+import json
+
+import pytest
+
+from utils import chapters, runner
+
+NOTEBOOKS = [nb for chapter in chapters.CHAPTERS for nb in chapters.notebooks(chapter)]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_full_profile_dry_run(notebook, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DRY_RUN", "1")
+    monkeypatch.setenv("COURSE_PROFILE", "full")
+    monkeypatch.setenv("COURSE_TB_DIR", str(tmp_path / "tb"))
+    for var in ("COURSE_PRECISION", "COURSE_DEVICE"):
+        monkeypatch.delenv(var, raising=False)
+    run = runner.execute(notebook, tmp_path, timeout_s=900)
+    assert run.ok, f"{notebook}: {run.error} (executed copy: {run.output})"
+    facts = run.facts
+    assert facts["profile"] == "full" and facts["dry_run"] is True
+    policy = chapters.PRECISION[notebook.parent.name]
+    assert facts["precision"] == ("bfloat16 mixed" if policy == "mixed" else "float32")
+    if notebook.stem == "keras":
+        assert facts["xla"] is True
+    assert any(r.get("key") for r in run.results.values()), "no key result published"
+    # The skipped quality gates announce themselves in the executed notebook.
+    text = json.dumps(json.loads(run.output.read_text())["cells"])
+    assert "DRY RUN" in text
