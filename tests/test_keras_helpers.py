@@ -232,3 +232,22 @@ def test_training_state_explains_unbuilt_optimizer(tmp_path):
         kh.load_training_state(path, {"D": D})
     with pytest.raises(TypeError, match="expected a Keras model"):
         kh.save_training_state(tmp_path / "x.npz", 0, {"oops": 3})
+
+
+def test_step_timer_splits_the_first_step_off():
+    import time
+
+    import keras
+
+    class Slow(keras.callbacks.Callback):  # a first step that takes ≥ 0.3 s, like a compile
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 0 and not hasattr(self, "done"):
+                self.done = time.sleep(0.3)
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse", jit_compile=False)
+    timer = kh.step_timer()
+    model.fit(np.zeros((32, 2)), np.zeros(32), batch_size=8, epochs=2, verbose=0,
+              callbacks=[Slow(), timer])
+    assert timer.steps == 8 and timer.first_step_seconds >= 0.3
+    assert 0 < timer.seconds < timer.first_step_seconds

@@ -55,7 +55,8 @@ def test_table_and_time_ratio():
             _run("01_cnn", "pytorch", 10), _run("01_cnn", "keras", 5, ok=False)]
     assert runner.time_ratios(runs) == {"00_setup": 1.5}  # failed runs are not compared
     text = runner.table(runs)
-    assert "| 00_setup | pytorch | ok | cpu | quick | float32 | mnist | acc = 50% | 30 s |" in text
+    assert ("| 00_setup | pytorch | ok | cpu | quick | float32 | mnist | acc = 50% | — | 30 s |"
+            in text)
     assert "| 01_cnn | keras | FAILED |" in text and "00_setup 1.50" in text
     runs[0].facts.update(dry_run=True, profile="full", precision="bfloat16 mixed")
     assert "| ok | cpu | full (dry run) | bfloat16 mixed | mnist |" in runner.table(runs)
@@ -131,3 +132,23 @@ def test_command_line_rejects_bad_settings_in_one_line(monkeypatch, capsys, env,
     assert main(argv) == 2
     out = capsys.readouterr()
     assert says in out.out + out.err
+
+
+def test_targets_are_reported_never_raised_and_listed(tmp_path):
+    nb = _notebook(tmp_path / "src" / "99_demo" / "pytorch.ipynb",
+                   "report.target('acc', 0.9, 0.95, fmt='{:.0%}')\n"
+                   "report.target('nll', 85.0, 86.0, higher_is_better=False)\n"
+                   "report.result('after', 1, key=True)")
+    run = runner.execute(nb, tmp_path / "build")
+    assert run.ok and run.results["after"]["value"] == 1.0  # the miss did not stop it
+    assert run.missed() == ["acc"] and run.targets["nll"]["met"]
+    assert "1/2 met (missed: acc)" in runner.table([run])
+    assert "| target acc (≥ 95%) | 90% MISSED |" in runner.all_results([run])
+
+
+def test_run_chapters_filters_frameworks(monkeypatch, tmp_path):
+    ran = []
+    monkeypatch.setattr(runner, "execute", lambda nb, *a, **k: ran.append(nb.stem) or
+                        runner.Run("00_setup", nb.stem, True, 1.0, nb))
+    runner.run_chapters(["00"], frameworks=["pytorch"])
+    assert ran == ["pytorch"]

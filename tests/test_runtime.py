@@ -18,6 +18,11 @@ def clean_env(monkeypatch):
                 "COURSE_PRECISION", "COURSE_REPORT_FILE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(runtime, "under_test", lambda: False)
+    monkeypatch.delenv("COURSE_TORCH_COMPILE", raising=False)
+    import torch
+
+    # setup() on a (mocked) CUDA machine turns cuDNN autotuning on: restore it afterwards.
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)
     return monkeypatch
 
 
@@ -191,6 +196,53 @@ def test_setup_with_mocked_devices_picks_the_profile(clean_env):
     assert (rt.device, rt.profile, rt.precision) == ("cuda", "full", "bfloat16 mixed")
     clean_env.setattr(torch.cuda, "get_device_capability", lambda i=0: (7, 5))  # a T4
     assert not runtime.setup("torch", verbose=False, precision="mixed").mixed_precision
+
+
+def test_gpu_switches_follow_the_device_and_the_dry_run(clean_env):
+    _mock_torch(clean_env, False, False)
+    rt = runtime.setup("torch", verbose=False)
+    assert not (rt.channels_last or rt.torch_compile or torch.backends.cudnn.benchmark)
+    assert rt.memory_format == torch.contiguous_format
+    model = torch.nn.Linear(2, 2)
+    assert rt.compile(model) is model  # a CPU run keeps the plain module
+    _mock_torch(clean_env, True, False)
+    clean_env.setattr(torch.cuda, "get_device_name", lambda i=0: "NVIDIA H100")
+    clean_env.setattr(torch.cuda, "get_device_capability", lambda i=0: (9, 0))
+    rt = runtime.setup("torch", verbose=False)
+    assert rt.channels_last and rt.torch_compile and torch.backends.cudnn.benchmark
+    assert rt.memory_format == torch.channels_last and "channels_last" in rt.summary()
+    clean_env.setenv("COURSE_TORCH_COMPILE", "0")
+    assert not runtime.setup("torch", verbose=False).torch_compile
+    clean_env.setenv("COURSE_TORCH_COMPILE", "yes")
+    with pytest.raises(ConfigError, match="COURSE_TORCH_COMPILE='yes'.*1 \\(on\\) or 0"):
+        runtime.setup("torch", verbose=False)
+
+
+def test_dry_run_takes_the_gpu_paths_with_an_eager_compile(clean_env):
+    _mock_torch(clean_env, False, False)
+    clean_env.setenv("COURSE_DRY_RUN", "1")
+    rt = runtime.setup("torch", verbose=False)
+    assert rt.channels_last and rt.torch_compile and not torch.backends.cudnn.benchmark
+    model = torch.nn.Conv2d(3, 4, 3).to(memory_format=rt.memory_format)
+    fast = rt.compile(model)
+    x = torch.randn(2, 3, 8, 8).contiguous(memory_format=rt.memory_format)
+    torch.testing.assert_close(fast(x), model(x))
+    rt.sync()  # a no-op on the CPU
+
+
+def test_target_reports_and_never_stops(clean_env, tmp_path, capsys):
+    import json
+
+    clean_env.setenv("COURSE_REPORT_FILE", str(tmp_path / "r.json"))
+    rt = runtime.setup("torch", verbose=False)
+    assert rt.target("acc", 0.99, 0.992, fmt="{:.1%}") is False
+    assert rt.target("nll", 85.9, 86.0, higher_is_better=False) is True
+    out = capsys.readouterr().out
+    assert "✗ target acc: 99.0% (target ≥ 99.2%) — MISSED" in out and "✓ target nll" in out
+    targets = json.loads((tmp_path / "r.json").read_text())["targets"]
+    assert targets["acc"]["met"] is False and targets["nll"]["goal"] == 86.0
+    clean_env.setenv("COURSE_DRY_RUN", "1")
+    assert runtime.setup("torch", verbose=False).target("acc", 0.1, 0.9) is None
 
 
 def test_torch_dry_run_autocasts_on_the_cpu(clean_env, tmp_path):

@@ -124,6 +124,37 @@ def test_make_loader_images_only_and_bad_labels():
         th.make_loader(images, labels[:9], batch_size=4)
 
 
+@pytest.mark.parametrize("kwargs", [dict(seed=3), dict(shuffle=False),
+                                    dict(seed=0, drop_last=True)])
+def test_device_loader_gives_make_loaders_batches(kwargs):
+    """Same seed, same batches, epoch after epoch: switching loaders changes no number."""
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 256, (103, 5, 5, 3), dtype=np.uint8), np.arange(103) % 10
+    reference = th.make_loader(images, labels, 16, **kwargs)
+    loader = th.DeviceLoader(images, labels, 16, **kwargs)
+    assert loader.images.dtype == torch.uint8 and len(loader) == len(reference)
+    for _ in range(3):
+        for (xa, ya), (xb, yb) in zip(reference, loader, strict=True):
+            assert torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
+def test_device_loader_reseed_images_only_layout_and_bad_input():
+    images, labels = labelled_images(40)
+    loader = th.DeviceLoader(images, labels, 8, seed=5)
+    loader.reseed(2)
+    fresh = th.make_loader(images, labels, 8, seed=2)
+    assert [y.tolist() for _, y in loader] == [y.tolist() for _, y in fresh]
+    plain = th.DeviceLoader(images, None, 16, shuffle=False, memory_format=torch.channels_last)
+    batches = list(plain)
+    assert [tuple(x.shape) for x in batches] == [(16, 3, 4, 4), (16, 3, 4, 4), (8, 3, 4, 4)]
+    assert batches[0].is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_allclose(batches[2][:, 0, 0, 0].numpy() * 255, np.arange(32, 40))
+    with pytest.raises(ValueError, match="10 images but 9 labels"):
+        th.DeviceLoader(images[:10], labels[:9], 4)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        th.DeviceLoader(images, labels, 0)
+
+
 def test_count_params():
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4),
                                 torch.nn.Linear(4, 2))

@@ -34,7 +34,7 @@ def _run(args: argparse.Namespace) -> int:
               "COURSE_DRY_RUN to benchmark.")
         return 2
 
-    runs = runner.run_chapters(args.chapters, args.profile, args.timeout)
+    runs = runner.run_chapters(args.chapters, args.profile, args.timeout, args.framework)
     if not runs:
         print("Nothing ran: no chapter notebooks found in solutions/.")
         return 1
@@ -46,7 +46,11 @@ def _run(args: argparse.Namespace) -> int:
     failed = [r for r in runs if not r.ok]
     for r in failed:
         print(f"FAILED {r.chapter}/{r.framework}: {r.error}\n  see {r.output}")
-    return 1 if failed else 0
+    missed = [r for r in runs if r.missed()]
+    for r in missed:
+        print(f"MISSED {r.chapter}/{r.framework}: target(s) {', '.join(r.missed())} "
+              f"(the notebook ran to the end; see its output in {r.output})")
+    return 1 if failed or missed else 0
 
 
 def _exercises(args: argparse.Namespace) -> int:
@@ -109,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--profile", choices=["smoke", "quick", "full"],
                        help="default: chosen automatically per machine")
         p.add_argument("--timeout", type=int, default=None, help="seconds per cell")
+        p.add_argument("--framework", action="append", choices=["pytorch", "keras"],
+                       help="only this framework's notebooks (repeatable; default: both)")
         if name == "bench":
             p.add_argument("--docs", default=str(course.ROOT / "docs"), help="output folder")
     p = sub.add_parser("exercises", help="generate chapters/ from solutions/")

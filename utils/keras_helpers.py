@@ -124,6 +124,33 @@ def make_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def step_timer() -> Any:
+    """A Keras callback that times ``fit`` with its first training step apart: that step
+    traces the train function (and compiles it with XLA when ``jit_compile``), which can take
+    longer than many real steps. After ``fit``: ``.first_step_seconds`` (tracing, compilation
+    and one step), ``.seconds`` (everything after it: the training time to compare) and
+    ``.steps`` (training steps run)."""
+    import time
+
+    import keras
+
+    class StepTimer(keras.callbacks.Callback):
+        def on_train_begin(self, logs: Any = None) -> None:
+            self.start, self.first_step_seconds, self.steps = time.perf_counter(), None, 0
+            self.seconds = 0.0
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            self.steps += 1
+            if self.first_step_seconds is None:
+                self.first_step_seconds = time.perf_counter() - self.start
+
+        def on_train_end(self, logs: Any = None) -> None:
+            total = time.perf_counter() - self.start
+            self.seconds = total - (self.first_step_seconds or 0.0)
+
+    return StepTimer()
+
+
 def count_params(model: Any) -> int:
     """Number of trainable parameters of a built Keras model (matches torch's ``requires_grad``)."""
     if not getattr(model, "built", True):

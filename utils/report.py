@@ -17,8 +17,8 @@ def _update(section: str, key: str, value: Any) -> None:
     if not path:
         return
     file = Path(path)
-    data = json.loads(file.read_text()) if file.is_file() else {"facts": {}, "results": {}}
-    data[section][key] = value
+    data = json.loads(file.read_text()) if file.is_file() else {}
+    data.setdefault(section, {})[key] = value
     tmp = file.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1, default=float))
     tmp.replace(file)
@@ -38,3 +38,18 @@ def fact(**facts: Any) -> None:
     """Record facts about the run (framework, device, profile, dataset actually used)."""
     for name, value in facts.items():
         _update("facts", name, value if isinstance(value, int | float | bool) else str(value))
+
+
+def target(name: str, value: float, goal: float, *, higher_is_better: bool = True,
+           fmt: str = "{:.4g}") -> bool:
+    """Judge a profile's quality target (a number from the notebook's config cell) and record
+    the verdict; return whether it was met. A miss never stops the notebook — the remaining
+    sections still run — but ``python -m utils bench`` lists it and exits with status 1."""
+    value, goal = float(value), float(goal)
+    met = value >= goal if higher_is_better else value <= goal
+    sign = "≥" if higher_is_better else "≤"
+    print(f"{'✓' if met else '✗'} target {name}: {fmt.format(value)} (target {sign} "
+          f"{fmt.format(goal)}) — {'met' if met else 'MISSED'}")
+    _update("targets", name, {"value": value, "goal": goal, "met": met, "fmt": fmt,
+                              "higher_is_better": higher_is_better})
+    return met

@@ -27,6 +27,11 @@ class Run:
     facts: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)
     error: str = ""
+    targets: dict = field(default_factory=dict)
+
+    def missed(self) -> list[str]:
+        """The quality targets this run missed (``report.target``)."""
+        return [name for name, t in self.targets.items() if not t["met"]]
 
     def key_result(self) -> str:
         for name, r in self.results.items():
@@ -65,12 +70,14 @@ def execute(notebook: Path, out_dir: Path, profile: str | None = None,
     seconds = time.perf_counter() - start
     data = json.loads(report.read_text()) if report.is_file() else {}
     return Run(chapter, framework, not error, seconds, output, data.get("facts", {}),
-               data.get("results", {}), error)
+               data.get("results", {}), error, data.get("targets", {}))
 
 
 def run_chapters(names: list[str] | None, profile: str | None = None,
-                 timeout_s: int | None = None) -> list[Run]:
-    """Execute every notebook of the named chapters (all chapters that exist by default)."""
+                 timeout_s: int | None = None,
+                 frameworks: list[str] | None = None) -> list[Run]:
+    """Execute every notebook of the named chapters (all chapters that exist by default), of
+    the given frameworks (``pytorch``, ``keras``; default both)."""
     runs = []
     from .runtime import dry_run_requested
 
@@ -83,9 +90,12 @@ def run_chapters(names: list[str] | None, profile: str | None = None,
         if not notebooks and names:
             print(f"[run] {chapter}: not written yet (no notebooks in solutions/{chapter})")
         for nb in notebooks:
+            if frameworks and nb.stem not in frameworks:
+                continue
             print(f"[run] {chapter}/{nb.name} …", flush=True)
             run = execute(nb, BUILD / chapter, profile, timeout_s)
-            status = "ok" if run.ok else f"FAILED ({run.error})"
+            status = ("ok" if run.ok else f"FAILED ({run.error})") + (
+                f", missed target(s): {', '.join(run.missed())}" if run.missed() else "")
             print(f"[run] {chapter}/{nb.name}: {status} in {run.seconds:.0f} s", flush=True)
             runs.append(run)
     return runs
@@ -99,10 +109,19 @@ def time_ratios(runs: list[Run]) -> dict[str, float]:
             if (c, "pytorch") in by and (c, "keras") in by}
 
 
+def _targets(r: Run) -> str:
+    """``3/4 met (missed: nll)``, or ``—`` when the notebook judged none."""
+    if not r.targets:
+        return "—"
+    met = len(r.targets) - len(r.missed())
+    return f"{met}/{len(r.targets)} met" + (f" (missed: {', '.join(r.missed())})"
+                                            if r.missed() else "")
+
+
 def table(runs: list[Run]) -> str:
     """A Markdown table: chapter, framework, status, device, profile, dataset, key result, time."""
     rows = ["| chapter | framework | status | device | profile | precision | dataset | key result "
-            "| time |", "|---|---|---|---|---|---|---|---|---|"]
+            "| targets | time |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         f = r.facts
         precision = f.get("precision") or ("bfloat16" if f.get("mixed_precision") else "float32")
@@ -110,7 +129,8 @@ def table(runs: list[Run]) -> str:
                     f"{f.get('device', '?')} | {f.get('profile', '?')}"
                     f"{' (dry run)' if f.get('dry_run') else ''} | "
                     f"{precision} | "
-                    f"{f.get('dataset', '?')} | {r.key_result()} | {r.seconds:.0f} s |")
+                    f"{f.get('dataset', '?')} | {r.key_result()} | {_targets(r)} | "
+                    f"{r.seconds:.0f} s |")
     ratios = time_ratios(runs)
     if ratios:
         rows.append("")
@@ -121,7 +141,7 @@ def table(runs: list[Run]) -> str:
 
 def _from_json(row: dict) -> Run:
     return Run(row["chapter"], row["framework"], row["ok"], row["seconds"], Path(""),
-               row["facts"], row["results"], row["error"])
+               row["facts"], row["results"], row["error"], row.get("targets", {}))
 
 
 def all_results(runs: list[Run]) -> str:
@@ -131,6 +151,11 @@ def all_results(runs: list[Run]) -> str:
         for name, value in r.results.items():
             rows.append(f"| {r.chapter} | {r.framework} | {name} | "
                         f"{value['fmt'].format(value['value'])} |")
+        for name, t in r.targets.items():
+            sign = "≥" if t["higher_is_better"] else "≤"
+            rows.append(f"| {r.chapter} | {r.framework} | target {name} ({sign} "
+                        f"{t['fmt'].format(t['goal'])}) | {t['fmt'].format(t['value'])} "
+                        f"{'met' if t['met'] else 'MISSED'} |")
     return "\n".join(rows)
 
 
@@ -153,7 +178,7 @@ def write_benchmarks(runs: list[Run], profile: str | None, docs: Path) -> Path:
         entry["runs"] = [x for x in entry["runs"] if x["framework"] != r.framework] + [
             {"chapter": r.chapter, "framework": r.framework, "ok": r.ok,
              "seconds": round(r.seconds, 1), "facts": r.facts, "results": r.results,
-             "error": r.error}]
+             "error": r.error, "targets": r.targets}]
     json_path.write_text(json.dumps(everything, indent=1) + "\n")
     lines = ["# Benchmarks", "",
              "Measured with `python -m utils bench [CHAPTER…] --profile P`, which executes the "

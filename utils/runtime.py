@@ -71,6 +71,16 @@ def dry_run_requested() -> bool:
     return value == "1"
 
 
+def _env_flag(name: str, default: bool) -> bool:
+    """A 0/1 environment switch; anything else is a ConfigError naming the valid values."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if value not in ("0", "1"):
+        raise ConfigError(f"{name}={value!r} is not understood. Valid values: 1 (on) or 0 (off).")
+    return value == "1"
+
+
 def requested_precision() -> str:
     """The ``COURSE_PRECISION`` override (``auto`` when unset)."""
     return _check_choice("precision", os.environ.get("COURSE_PRECISION", "auto") or "auto",
@@ -281,6 +291,10 @@ class Runtime:
     inside ``rt.autocast()``; Keras: the global ``mixed_bfloat16`` policy, set by ``setup``).
     ``jit_compile``: Keras compiles training with XLA (on a GPU, and in a dry run).
     ``dry_run``: the full profile's sizes with a few steps each (``COURSE_DRY_RUN=1``).
+    ``channels_last`` (PyTorch): convolutions get NHWC-in-memory tensors (``rt.memory_format``),
+    the layout NVIDIA's tensor cores use — on a CUDA GPU only. ``torch_compile`` (PyTorch):
+    ``rt.compile(model)`` hands the model to ``torch.compile`` — on a CUDA GPU only, unless
+    ``COURSE_TORCH_COMPILE=0``.
     """
 
     framework: str
@@ -293,6 +307,8 @@ class Runtime:
     dry_run: bool = False
     jit_compile: bool = False
     policy: str = "float32"
+    channels_last: bool = False
+    torch_compile: bool = False
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -328,6 +344,32 @@ class Runtime:
             chosen.update(dry_run)
         return chosen
 
+    @property
+    def memory_format(self) -> Any:
+        """PyTorch: ``torch.channels_last`` on a CUDA GPU, else ``torch.contiguous_format``;
+        use as ``model.to(rt.device, memory_format=rt.memory_format)`` and for batches."""
+        import torch
+
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    def compile(self, model: Any) -> Any:
+        """PyTorch: ``torch.compile(model)`` where ``torch_compile`` is on, else ``model``.
+        Compilation happens on the first calls: time them apart from training."""
+        if not self.torch_compile:
+            return model
+        import torch
+
+        return torch.compile(model, backend="eager" if self.device == "cpu" else "inductor")
+
+    def sync(self) -> None:
+        """Wait for the GPU to finish queued work (PyTorch on CUDA/MPS; a no-op otherwise):
+        GPU work is asynchronous, so a timer must sync before it reads the clock."""
+        if self.framework != "torch" or self.device not in ("cuda", "mps"):
+            return
+        import torch
+
+        (torch.cuda if self.device == "cuda" else torch.mps).synchronize()
+
     def autocast(self) -> Any:
         """PyTorch: the chapter's autocast context — bfloat16 where ``mixed_precision``,
         a no-op otherwise. Wrap forward passes and losses of training in it."""
@@ -348,8 +390,21 @@ class Runtime:
 
         check_true(condition, name, message)
 
+    def target(self, name: str, value: float, goal: float, *, higher_is_better: bool = True,
+               fmt: str = "{:.4g}") -> bool | None:
+        """A quality target of this profile (``report.target``): reported met or missed, never
+        stopping the notebook; not judged in a dry run (a few training steps)."""
+        if self.dry_run:
+            print(f"– target {name}: not judged (dry run: a few training steps)")
+            return None
+        from .report import target
+
+        return target(name, value, goal, higher_is_better=higher_is_better, fmt=fmt)
+
     def summary(self) -> str:
         extra = (" · XLA on" if self.framework == "keras" and self.jit_compile else "") + (
+            " · channels_last" if self.channels_last else "") + (
+            " · torch.compile" if self.torch_compile else "") + (
             " · DRY RUN (full sizes, a few steps each)" if self.dry_run else "")
         return (f"{_FRAMEWORK_LABEL[self.framework]} on {self.device_name} · profile "
                 f"{self.profile!r} ({self.profile_reason}) · precision {self.precision} · "
@@ -396,6 +451,13 @@ def setup(framework: str, profile: str | None = None, seed: int = 0,
         # in either framework, so float32 checks hold on a GPU and the twins compute alike.
         torch.backends.cudnn.allow_tf32 = False
         torch.set_float32_matmul_precision("highest")
+        # cuDNN tries its algorithms on the first batch of each shape and keeps the fastest;
+        # deterministic() switches this off where two runs must match bit for bit.
+        torch.backends.cudnn.benchmark = device == "cuda"
+        # A dry run takes the GPU's code paths on the CPU: channels_last, and torch.compile's
+        # graph capture (with the "eager" backend: no code generation, which would take minutes).
+        channels_last = device == "cuda" or dry_run
+        torch_compile = (device == "cuda" or dry_run) and _env_flag("COURSE_TORCH_COMPILE", True)
     else:
         os.environ.setdefault("KERAS_BACKEND", "tensorflow")
         gpus = tf_gpus()
@@ -410,6 +472,7 @@ def setup(framework: str, profile: str | None = None, seed: int = 0,
         tf.config.experimental.enable_tensor_float_32_execution(False)  # as for PyTorch
         accelerator = ("mps" if platform.system() == "Darwin" else "cuda") if gpus else "cpu"
         jit = bool(gpus) or dry_run
+        channels_last = torch_compile = False
     chosen, why = choose_profile(profile, accelerator=accelerator, dry_run=dry_run)
     if dry_run and not os.environ.get("COURSE_MODELS_DIR"):
         # Models trained for a few steps must never replace a learner's real ones (chapter 02
@@ -419,12 +482,14 @@ def setup(framework: str, profile: str | None = None, seed: int = 0,
         os.environ["COURSE_MODELS_DIR"] = tempfile.mkdtemp(prefix="course-dry-run-models-")
     seed_everything(seed)
     rt = Runtime(framework, device, name, chosen, why, mixed, seed, dry_run=dry_run,
+                 channels_last=channels_last, torch_compile=torch_compile,
                  jit_compile=jit, policy=policy)
     from . import report
 
     report.fact(framework=_FRAMEWORK_LABEL[framework], device=name, profile=chosen,
                 precision=rt.precision, mixed_precision=mixed, dry_run=dry_run,
-                **({"xla": jit} if framework == "keras" else {}))
+                **({"xla": jit} if framework == "keras" else
+                   {"channels_last": channels_last, "torch_compile": torch_compile}))
     if verbose:
         print(rt.summary())
     return rt
