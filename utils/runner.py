@@ -198,8 +198,13 @@ def write_benchmarks(runs: list[Run], profile: str | None, docs: Path) -> Path:
         merged = [_from_json(row) for chapter in order for row in chapters[chapter]["runs"]]
         lines += ["", table(merged), "", "All published results:", "", all_results(merged), ""]
     if "full" not in everything:
-        lines += ["## Profile: full", "", "Not yet measured: it needs a GPU "
-                  "(`python -m utils bench --profile full` on one).", ""]
+        lines += ["## Profile: full", "", "Not yet measured, for any chapter or framework: the "
+                  "full profile needs a GPU. The reference measurement is one script: "
+                  "`tools/gpu-reference prepare` where PyPI is reachable (the wheels a bare CUDA "
+                  "PyTorch machine lacks, and the data), then `tools/gpu-reference run "
+                  "CHAPTER…` on the GPU machine, which runs `python -m utils bench CHAPTER… "
+                  "--profile full` (docs/CONTRIBUTING.md: \"Measuring the full profile on a "
+                  "GPU\").", ""]
     md = docs / "benchmarks.md"
     md.write_text("\n".join(lines))
     return md
