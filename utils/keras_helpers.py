@@ -97,7 +97,11 @@ def make_dataset(
     """A ``tf.data.Dataset`` of float32 NHWC batches in [0, 1] (with int64 labels if given).
 
     Images stay uint8 until each batch is converted, then ``augment(batch)`` runs (if given);
-    the same ``seed`` gives the same order. Reshuffled every epoch; prefetched.
+    the same ``seed`` gives the same order. Reshuffled every epoch; prefetched, so the next
+    batches are prepared while the device trains on this one. Without ``augment`` the batches
+    are converted in parallel (``num_parallel_calls``, order kept); with it, one at a time,
+    because an augmentation that draws from TensorFlow's global random generator would get its
+    draws in a different order on every run if several batches drew at once.
     """
     import tensorflow as tf
 
@@ -117,10 +121,12 @@ def make_dataset(
         return augment(batch) if augment is not None else batch
 
     dataset = dataset.batch(batch_size)
+    parallel = tf.data.AUTOTUNE if augment is None else None
     if labels is None:
-        dataset = dataset.map(prepare)
+        dataset = dataset.map(prepare, num_parallel_calls=parallel, deterministic=True)
     else:
-        dataset = dataset.map(lambda x, y: (prepare(x), y))
+        dataset = dataset.map(lambda x, y: (prepare(x), y), num_parallel_calls=parallel,
+                              deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
