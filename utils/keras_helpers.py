@@ -121,12 +121,11 @@ def make_dataset(
         return augment(batch) if augment is not None else batch
 
     dataset = dataset.batch(batch_size)
-    parallel = tf.data.AUTOTUNE if augment is None else None
+    parallel = {} if augment else {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
     if labels is None:
-        dataset = dataset.map(prepare, num_parallel_calls=parallel, deterministic=True)
+        dataset = dataset.map(prepare, **parallel)
     else:
-        dataset = dataset.map(lambda x, y: (prepare(x), y), num_parallel_calls=parallel,
-                              deterministic=True)
+        dataset = dataset.map(lambda x, y: (prepare(x), y), **parallel)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
