@@ -237,3 +237,13 @@ def test_training_state_rejects_mismatched_modules(tmp_path):
     assert not list(tmp_path.glob("*.partial"))
     with pytest.raises(ValueError, match=r"missing \['opt_G'\]"):
         th.load_training_state(path, {"G": G, "D": D, "opt_G": opt_G})
+
+
+def test_device_loader_takes_read_only_arrays_without_warning():
+    import warnings
+
+    images, labels = labelled_images(8)
+    images.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(list(th.DeviceLoader(images, labels, 4))) == 2

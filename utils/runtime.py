@@ -359,6 +359,9 @@ class Runtime:
             return model
         import torch
 
+        # Every compiled nn.Sequential shares one code object, and with it dynamo's limit of 8
+        # compiled variants; past it, models silently run uncompiled. A chapter compiles more.
+        torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
         return torch.compile(model, backend="eager" if self.device == "cpu" else "inductor")
 
     def sync(self) -> None:

@@ -138,7 +138,10 @@ class DeviceLoader:
 
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        uint8 = torch.from_numpy(np.ascontiguousarray(as_uint8_nhwc(images)))
+        array = np.ascontiguousarray(as_uint8_nhwc(images))
+        if not array.flags.writeable:  # torch.from_numpy warns about read-only arrays
+            array = array.copy()
+        uint8 = torch.from_numpy(array)
         self.images = uint8.permute(0, 3, 1, 2).contiguous().to(device)  # uint8 NCHW
         self.labels = None
         if labels is not None:
