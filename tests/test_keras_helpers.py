@@ -117,15 +117,40 @@ def test_make_dataset_order_depends_only_on_the_seed():
     assert order(shuffle=False) == list(range(40))
 
 
-def test_make_dataset_images_only_with_augment():
+def test_make_dataset_images_only_with_augment_and_transform():
     images, _ = labelled_images(10)
-    dataset = kh.make_dataset(images, batch_size=4, shuffle=False,
-                              augment=lambda x: kh.random_hflip(kh.random_crop(1.0 - x, 1)))
+    dataset = kh.make_dataset(
+        images, batch_size=4, shuffle=False, transform=lambda x: 1.0 - x,
+        augment=lambda x, seed: kh.random_hflip(kh.random_crop(x, 1, seed=seed), seed=seed))
     batches = list(dataset.as_numpy_iterator())
     assert [b.shape for b in batches] == [(4, 4, 4, 3), (4, 4, 4, 3), (2, 4, 4, 3)]
     centres = np.concatenate([b[:, 1:3, 1:3] for b in batches])  # never reached by the padding
     np.testing.assert_allclose(centres, np.broadcast_to(
         1.0 - np.arange(10)[:, None, None, None] / 255.0, centres.shape), atol=1e-6)
+
+
+def test_make_dataset_augmentation_repeats_per_seed_and_changes_per_epoch():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (64, 8, 8, 3), dtype=np.uint8)
+    labels = np.arange(64)
+
+    def augment(x, seed):
+        return kh.random_hflip(kh.random_crop(x, 2, seed=seed), seed=seed)
+
+    def two_epochs(seed):
+        dataset = kh.make_dataset(images, labels, 16, seed=seed, augment=augment)
+        return [np.concatenate([x for x, _ in dataset.as_numpy_iterator()]) for _ in range(2)]
+
+    first, second = two_epochs(3), two_epochs(3)
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)  # parallel batches, the same draws every run
+    assert not np.array_equal(first[0], first[1])  # a new order and new draws every epoch
+    assert not np.array_equal(first[0], two_epochs(4)[0])
+    # The draws depend on the batch seed, not on which images are in the batch.
+    batch = tf.constant(kh.to_float(images[:16]))
+    seed = tf.constant([5, 7], dtype=tf.int64)
+    np.testing.assert_array_equal(augment(batch, seed), augment(batch, seed))
+    assert not np.array_equal(augment(batch, seed), augment(batch, seed + 1))
 
 
 def test_make_dataset_rejects_mismatched_labels():

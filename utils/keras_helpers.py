@@ -27,16 +27,20 @@ def to_float(images: np.ndarray) -> np.ndarray:
     return as_uint8_nhwc(images).astype(np.float32) / np.float32(255)
 
 
-def _uniform(shape: Any, seed: int | None, minval: Any = 0.0, maxval: Any = 1.0,
+def _uniform(shape: Any, seed: Any, minval: Any = 0.0, maxval: Any = 1.0,
              dtype: Any = None) -> tf.Tensor:
     """Uniform draws: from the global TF RNG when ``seed`` is None (a new draw every call, seeded
-    by ``tf.random.set_seed``), else stateless, so the same seed always gives the same draw."""
+    by ``tf.random.set_seed``), else stateless, so the same seed always gives the same draw.
+    ``seed`` is an int or a stateless seed of two integers (a tensor, e.g. one per batch from
+    `make_dataset`)."""
     import tensorflow as tf
 
     dtype = dtype or tf.float32
     if seed is None:
         return tf.random.uniform(shape, minval, maxval, dtype=dtype)
-    return tf.random.stateless_uniform(shape, [seed, 0], minval, maxval, dtype=dtype)
+    if isinstance(seed, int):
+        seed = [seed, 0]
+    return tf.random.stateless_uniform(shape, seed, minval, maxval, dtype=dtype)
 
 
 def normalize(x: Any, mean: Sequence[float], std: Sequence[float]) -> tf.Tensor:
@@ -53,11 +57,12 @@ def normalize(x: Any, mean: Sequence[float], std: Sequence[float]) -> tf.Tensor:
     return (x - mean_t) / std_t
 
 
-def random_crop(x: Any, padding: int, seed: int | None = None) -> tf.Tensor:
+def random_crop(x: Any, padding: int, seed: Any = None) -> tf.Tensor:
     """Zero-pad each side by ``padding``, then crop a random window of the original size per image.
 
-    Vectorised (two batched gathers), so it also runs inside tf.data. ``seed=None`` draws anew
-    on every call (what a pipeline wants); an int seed gives the same crops on every call.
+    Vectorised (two batched gathers), so it also runs inside tf.data. ``seed=None`` draws from
+    TensorFlow's global generator, anew on every call; a seed (an int, or two integers such as
+    the per-batch seeds of `make_dataset`) gives the same crops for the same seed.
     """
     import tensorflow as tf
 
@@ -76,7 +81,7 @@ def random_crop(x: Any, padding: int, seed: int | None = None) -> tf.Tensor:
     return tf.gather(out, cols, axis=2, batch_dims=1)  # (N, H, W, C)
 
 
-def random_hflip(x: Any, p: float = 0.5, seed: int | None = None) -> tf.Tensor:
+def random_hflip(x: Any, p: float = 0.5, seed: Any = None) -> tf.Tensor:
     """Mirror each image of an NHWC batch left-right with probability ``p`` (``seed`` as in
     `random_crop`)."""
     import tensorflow as tf
@@ -92,16 +97,18 @@ def make_dataset(
     batch_size: int = 128,
     shuffle: bool = True,
     seed: int = 0,
-    augment: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    augment: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
+    transform: Callable[[tf.Tensor], tf.Tensor] | None = None,
 ) -> tf.data.Dataset:
     """A ``tf.data.Dataset`` of float32 NHWC batches in [0, 1] (with int64 labels if given).
 
-    Images stay uint8 until each batch is converted, then ``augment(batch)`` runs (if given);
-    the same ``seed`` gives the same order. Reshuffled every epoch; prefetched, so the next
-    batches are prepared while the device trains on this one. Without ``augment`` the batches
-    are converted in parallel (``num_parallel_calls``, order kept); with it, one at a time,
-    because an augmentation that draws from TensorFlow's global random generator would get its
-    draws in a different order on every run if several batches drew at once.
+    Images stay uint8 until each batch is converted; then ``augment(batch, batch_seed)`` runs
+    (if given), then ``transform(batch)`` (if given, e.g. standardisation). ``batch_seed`` is a
+    stateless seed (two int64s) of its own for every batch and every epoch, drawn from ``seed``:
+    pass it to the random ops (``random_crop(x, 4, seed=...)``) and the augmentation repeats run
+    after run although batches are prepared in parallel (``num_parallel_calls``, order kept).
+    The same ``seed`` gives the same order; reshuffled every epoch; prefetched, so the next
+    batches are prepared while the device trains on this one.
     """
     import tensorflow as tf
 
@@ -115,17 +122,22 @@ def make_dataset(
         dataset = tf.data.Dataset.from_tensor_slices((images, labels))
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-
-    def prepare(batch: tf.Tensor) -> tf.Tensor:
-        batch = tf.cast(batch, tf.float32) / 255.0
-        return augment(batch) if augment is not None else batch
-
     dataset = dataset.batch(batch_size)
-    parallel = {} if augment else {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
+    # One stateless seed per batch, new every epoch and the same in every run.
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+    def prepare(batch: tf.Tensor, batch_seed: tf.Tensor) -> tf.Tensor:
+        batch = tf.cast(batch, tf.float32) / 255.0
+        if augment is not None:
+            batch = augment(batch, batch_seed)
+        return transform(batch) if transform is not None else batch
+
+    dataset = tf.data.Dataset.zip((dataset, seeds))
+    parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
     if labels is None:
         dataset = dataset.map(prepare, **parallel)
     else:
-        dataset = dataset.map(lambda x, y: (prepare(x), y), **parallel)
+        dataset = dataset.map(lambda xy, s: (prepare(xy[0], s), xy[1]), **parallel)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
