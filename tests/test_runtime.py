@@ -370,3 +370,25 @@ def test_dry_run_never_saves_models_in_the_user_cache(clean_env):
     from utils import checkpoints
 
     assert "course-dry-run-models-" in str(checkpoints.models_dir())
+
+
+def test_tf32_is_on_inside_the_block_only(clean_env):
+    rt = runtime.setup("torch", verbose=False)
+    assert not torch.backends.cudnn.allow_tf32
+    with rt.tf32():
+        assert torch.backends.cudnn.allow_tf32
+        assert torch.get_float32_matmul_precision() == "high"
+    assert not torch.backends.cudnn.allow_tf32
+    assert torch.get_float32_matmul_precision() == "highest"
+    with pytest.raises(RuntimeError), rt.tf32():  # restored after an error too
+        raise RuntimeError
+    assert not torch.backends.cudnn.allow_tf32
+
+
+def test_keras_tf32_is_on_inside_the_block_only(clean_env):
+    tf = pytest.importorskip("tensorflow")
+    rt = runtime.setup("keras", verbose=False)
+    assert not tf.config.experimental.tensor_float_32_execution_enabled()
+    with rt.tf32():
+        assert tf.config.experimental.tensor_float_32_execution_enabled()
+    assert not tf.config.experimental.tensor_float_32_execution_enabled()

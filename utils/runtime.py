@@ -381,6 +381,34 @@ class Runtime:
         kind = self.device if self.device in ("cuda", "cpu", "mps") else "cpu"
         return torch.autocast(kind, dtype=torch.bfloat16, enabled=self.mixed_precision)
 
+    @contextlib.contextmanager
+    def tf32(self) -> Any:
+        """Inside this block, float32 matrix products and convolutions may use TF32 tensor
+        cores on NVIDIA GPUs that have them (Ampere and newer): inputs rounded to a 10-bit
+        mantissa, products summed in float32 — several times faster than strict float32. For
+        the *training* of float32 chapters; ``setup`` keeps TF32 off everywhere else, so checks
+        and evaluations stay strict float32. Nothing changes on a CPU."""
+        if self.framework == "torch":
+            import torch
+
+            before = torch.backends.cudnn.allow_tf32, torch.get_float32_matmul_precision()
+            torch.backends.cudnn.allow_tf32 = True
+            torch.set_float32_matmul_precision("high")
+            try:
+                yield
+            finally:
+                torch.backends.cudnn.allow_tf32 = before[0]
+                torch.set_float32_matmul_precision(before[1])
+        else:
+            import tensorflow as tf
+
+            before = tf.config.experimental.tensor_float_32_execution_enabled()
+            tf.config.experimental.enable_tensor_float_32_execution(True)
+            try:
+                yield
+            finally:
+                tf.config.experimental.enable_tensor_float_32_execution(before)
+
     def gate(self, condition: bool, name: str, message: str) -> None:
         """A quality gate that only makes sense after real training (accuracy above chance,
         beating a baseline, a target). Checked like ``checks.check_true``, except in a dry
