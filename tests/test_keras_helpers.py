@@ -153,6 +153,26 @@ def test_make_dataset_augmentation_repeats_per_seed_and_changes_per_epoch():
     assert not np.array_equal(augment(batch, seed), augment(batch, seed + 1))
 
 
+def test_make_dataset_uint8_batches_augment_like_the_float_ones():
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (40, 8, 8, 3), dtype=np.uint8)
+    labels = np.arange(40)
+
+    def augment(x, seed):
+        return kh.random_hflip(kh.random_crop(x, 2, seed=seed), seed=seed)
+
+    def epoch(**kwargs):
+        dataset = kh.make_dataset(images, labels, 16, seed=2, augment=augment, **kwargs)
+        xs, ys = zip(*dataset.as_numpy_iterator(), strict=True)
+        return np.concatenate(xs), np.concatenate(ys)
+
+    raw, raw_labels = epoch(to_float=False)
+    floats, float_labels = epoch()
+    assert raw.dtype == np.uint8 and floats.dtype == np.float32
+    np.testing.assert_array_equal(raw_labels, float_labels)  # the same order ...
+    np.testing.assert_allclose(raw / np.float32(255), floats, atol=1e-6)  # ... and draws
+
+
 def test_make_dataset_rejects_mismatched_labels():
     images, labels = labelled_images(10)
     with pytest.raises(ValueError, match="10 images but 9 labels"):
