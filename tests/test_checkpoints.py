@@ -22,3 +22,15 @@ def test_default_is_the_user_cache(monkeypatch, tmp_path):
 def test_bad_names_are_rejected(name, framework):
     with pytest.raises(ValueError):
         checkpoints.model_path(name, framework)
+
+
+def test_info_is_saved_beside_the_model(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_MODELS_DIR", str(tmp_path))
+    path = checkpoints.model_path("lenet5-mnist", "torch")
+    assert checkpoints.load_info(path) == {}
+    written = checkpoints.save_info(path, profile="quick", test_accuracy=0.9926)
+    assert written == tmp_path / "lenet5-mnist.pt.json"
+    info = checkpoints.load_info(path)
+    assert info["profile"] == "quick" and info["test_accuracy"] == 0.9926 and "saved" in info
+    written.write_text("not json")
+    assert checkpoints.load_info(path) == {}

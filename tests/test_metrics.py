@@ -117,6 +117,37 @@ def test_precision_recall_rejects_bad_k_and_dims():
         metrics.precision_recall(real, np.zeros((10, 2)))
 
 
+def test_density_coverage_against_brute_force():
+    rng = np.random.default_rng(3)
+    real, fake = rng.normal(size=(60, 4)), rng.normal(0.3, 1.2, size=(45, 4))
+    k = 4
+    # independent: loops over pairs, the k-th neighbour by sorting
+    radii = [sorted(np.linalg.norm(real - x, axis=1))[k] for x in real]  # [0] is x itself
+    hits = [[np.linalg.norm(y - x) <= r for x, r in zip(real, radii, strict=True)] for y in fake]
+    density = np.sum(hits) / (k * len(fake))
+    coverage = np.mean([any(row[i] for row in hits) for i in range(len(real))])
+    got = metrics.density_coverage(real, fake, k=k, chunk=7)  # chunks that do not divide
+    assert got == pytest.approx((density, coverage), abs=1e-12)
+
+
+def test_density_coverage_extremes_and_outliers():
+    rng = np.random.default_rng(4)
+    real = rng.normal(size=(300, 3))
+    same = metrics.density_coverage(real, real, k=5)
+    assert same == pytest.approx((1.0 + 0.0, 1.0), abs=0.25) and same[1] == 1.0
+    assert metrics.density_coverage(real, real + 100.0, k=5) == (0.0, 0.0)
+    # Noise near one far outlier: k-NN precision calls all of it realistic, density does not.
+    outlier_real = np.vstack([real, [[30.0, 0.0, 0.0]]])
+    noise = rng.normal([30.0, 0.0, 0.0], 1.0, size=(200, 3))
+    precision, _ = metrics.precision_recall(outlier_real, noise, k=5)
+    density, coverage = metrics.density_coverage(outlier_real, noise, k=5)
+    assert precision > 0.9 and density < 0.25 and coverage < 0.01
+    with pytest.raises(ValueError, match="k must be"):
+        metrics.density_coverage(real[:5], real, k=5)
+    with pytest.raises(ValueError, match="feature sizes differ"):
+        metrics.density_coverage(real, real[:, :2])
+
+
 def test_class_coverage_by_hand():
     out = metrics.class_coverage([0, 0, 1, 1, 2, 2, 3, 3], num_classes=4)
     np.testing.assert_allclose(out["shares"], [0.25] * 4)

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 SUFFIX = {"torch": ".pt", "keras": ".keras"}
 
@@ -32,3 +35,25 @@ def model_path(name: str, framework: str) -> Path:
     folder = models_dir()
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{name}{SUFFIX[framework]}"
+
+
+def _info_path(path: Path | str) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def save_info(path: Path | str, **info: Any) -> Path:
+    """Write what a saved model is (``profile``, ``test_accuracy``, ``dataset``…) beside it, as
+    ``<file>.json`` with the date, so a later chapter can say where its model came from."""
+    record = {**info, "saved": datetime.datetime.now().isoformat(timespec="seconds")}
+    out = _info_path(path)
+    out.write_text(json.dumps(record, indent=1, default=float) + "\n")
+    return out
+
+
+def load_info(path: Path | str) -> dict[str, Any]:
+    """What `save_info` wrote beside ``path``; ``{}`` when nothing was (or it is unreadable)."""
+    try:
+        return json.loads(_info_path(path).read_text())
+    except (OSError, ValueError):
+        return {}

@@ -106,6 +106,36 @@ def precision_recall(real_features: Any, fake_features: Any, k: int = 3,
     return float(precision), float(recall)
 
 
+def density_coverage(real_features: Any, fake_features: Any, k: int = 5,
+                     chunk: int = 1024) -> tuple[float, float]:
+    """Density and coverage (Naeem et al., 2020) in feature space.
+
+    Every real point ``x_i`` gets a ball reaching its k-th nearest other real point (radius
+    ``r_i``). Density: how many real balls hold each generated sample, averaged and divided by
+    ``k`` (about 1 when fakes are distributed like the real data; one huge ball around an outlier
+    adds only 1/k). Coverage: the share of real points whose ball holds at least one generated
+    sample (balls around real points, which are trustworthy, unlike balls around fakes).
+    """
+    from scipy.spatial.distance import cdist
+
+    real = _features(real_features, "real_features")
+    fake = _features(fake_features, "fake_features")
+    if real.shape[1] != fake.shape[1]:
+        raise ValueError(f"feature sizes differ: {real.shape[1]} vs {fake.shape[1]}")
+    if not 1 <= k < len(real):
+        raise ValueError(f"k must be in 1..{len(real) - 1}, got {k}")
+    radii = _kth_neighbour_radius(real, k, chunk)
+    inside = 0
+    nearest = np.full(len(real), np.inf)  # distance from each real point to its nearest fake
+    for start in range(0, len(fake), chunk):
+        dist = cdist(fake[start:start + chunk], real)  # (fakes, reals)
+        inside += int((dist <= radii[None, :]).sum())
+        nearest = np.minimum(nearest, dist.min(axis=0))
+    density = inside / (k * len(fake))
+    coverage = float(np.mean(nearest <= radii))
+    return float(density), coverage
+
+
 def class_coverage(predicted: Any, num_classes: int, min_share: float = 0.02) -> dict[str, Any]:
     """How generated samples spread over the classes a classifier sees in them.
 
