@@ -133,7 +133,7 @@ KNOWN_SIZES = {"mnist": 9_311_693, "fashion-mnist": 26_482_394, "cifar10-jpeg": 
 # Chapter 02 loads the classifier chapter 01 saved (else it trains one itself, with a notice):
 # run returns it, collect keeps it here, and a later call that runs 02 without 01 carries it.
 MODELS = DATA / "models"
-HANDED_ON = ["lenet5-mnist.pt"]  # not ResNet-9 (26 MB): no later chapter loads it
+HANDED_ON = ["lenet5-mnist.pt", "lenet5-mnist.pt.json"]  # and its info; not ResNet-9 (26 MB)
 
 
 def norm(name: str) -> str:
