@@ -127,8 +127,10 @@ def test_each_call_fits_64_mib():
     assert [c for call in calls for c in call] == list(chapters.CHAPTERS)
     for call in calls:
         assert gr.call_size(call, gr.tree_size()) <= gr.CALL_LIMIT - gr.MARGIN, call
+        assert gr.call_seconds(call) <= gr.CALL_SECONDS < gr.DEFAULT_DEADLINE_S, call
         assert len(gr.carry_paths(call)) <= 8 and len(gr.run_command(call)) <= 2000
         assert all(p.startswith(".gpu-data/") for p in gr.carry_paths(call))
+    assert set(gr.EXPECTED_S) == set(chapters.CHAPTERS)
     assert len(calls) <= 2, calls  # two device calls: both fit one session's device time
 
 
