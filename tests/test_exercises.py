@@ -70,6 +70,13 @@ def test_solution_markers_need_nbgrader_metadata():
         exercises.make_student_notebook(nb)
 
 
+def test_solution_metadata_needs_markers():
+    nb = _solution_notebook()  # nbgrader would blank the whole cell; we must not ship the answer
+    nb.cells[1].source = nb.cells[1].source.replace(exercises.BEGIN, "").replace(exercises.END, "")
+    with pytest.raises(exercises.ExerciseError, match="no '### BEGIN SOLUTION'"):
+        exercises.make_student_notebook(nb)
+
+
 def test_chapters_are_in_sync_with_solutions():
     stale = exercises.generate(ROOT / "solutions", ROOT / "chapters", check=True)
     assert not stale, f"out of date (run `python -m utils exercises`): {stale}"

@@ -66,6 +66,18 @@ def _exercises(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grade_check(args: argparse.Namespace) -> int:
+    from . import grading
+
+    checks = grading.check_chapters(args.chapters, args.profile, args.timeout,
+                                    Path(args.keep) if args.keep else None)
+    print("\n" + grading.table(checks))
+    bad = [(c, c.problems()) for c in checks if c.problems()]
+    for c, problems in bad:
+        print(f"PROBLEM {c.name}:\n  " + "\n  ".join(problems))
+    return 1 if bad else 0
+
+
 def _clean(args: argparse.Namespace) -> int:
     import nbformat
 
@@ -119,6 +131,15 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--docs", default=str(course.ROOT / "docs"), help="output folder")
     p = sub.add_parser("exercises", help="generate chapters/ from solutions/")
     p.add_argument("--check", action="store_true", help="only report out-of-date notebooks")
+    p = sub.add_parser("grade-check", help="check the exercises with nbgrader itself: "
+                       "generate_assignment, then autograde the unchanged stub (0 points) and "
+                       "the solution (full points), per notebook")
+    p.add_argument("chapters", nargs="+", help="e.g. 00_setup or 01")
+    p.add_argument("--profile", choices=["smoke", "quick", "full"], default="smoke",
+                   help="COURSE_PROFILE while autograding (default: smoke)")
+    p.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default 1800)")
+    p.add_argument("--keep", metavar="DIR", help="build the nbgrader courses in DIR and keep "
+                   "them (default: a temporary folder, deleted afterwards)")
     sub.add_parser("clean", help="strip outputs from the notebooks in chapters/ and solutions/")
     p = sub.add_parser("book", help="build the course book as a static site in build/book/ "
                        "(default), or act as mdBook's preprocessor (preprocess, supports)")
@@ -129,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="build: output folder (default: book.toml's build-dir)")
     args = parser.parse_args(argv)
     handler = {"doctor": _doctor, "run": _run, "bench": _run, "exercises": _exercises,
-               "clean": _clean, "book": _book}[args.command]
+               "grade-check": _grade_check, "clean": _clean, "book": _book}[args.command]
     from .runtime import ConfigError
 
     try:

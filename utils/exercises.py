@@ -51,6 +51,10 @@ def make_student_notebook(nb: nbformat.NotebookNode, where: str = "<notebook>"):
             continue
         cell.outputs, cell.execution_count = [], None
         exercise = is_solution_cell(cell)
+        if cell.metadata.get("nbgrader", {}).get("solution") and not exercise:
+            # nbgrader would replace the whole cell with a stub; we would leave the answer in
+            raise ExerciseError(f"{where} cell {i}: nbgrader metadata says 'solution' but the "
+                                f"cell has no '{BEGIN}' / '{END}' region.")
         if exercise:
             cell.source = strip_solutions(cell.source, f"{where} cell {i}")
             grader = cell.metadata.setdefault("nbgrader", {})
