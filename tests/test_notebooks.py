@@ -96,3 +96,11 @@ def test_no_float64_on_device_tensors(path):
             if not doubles_ok or device_named:
                 bad.append(line.strip())
     assert not bad, f"{path}: float64 possibly on a device tensor:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parts[-3]}/{p.parts[-2]}/{p.name}")
+def test_no_placeholders_left(path):
+    """Numbers waiting for a benchmark are marked TODO-BENCH while a chapter is rewritten; none
+    may be committed."""
+    nb = nbformat.read(path, as_version=4)
+    assert not [c for c in nb.cells if "TODO-BENCH" in c.source], f"{path}: TODO-BENCH left"
