@@ -84,6 +84,7 @@ NOT_CARRIED = {
     "mistune": "the book (python -m utils book) only",
     "latex2mathml": "the book only",
     "tomli": "the book only, on Python < 3.11",
+    "nbgrader": "grading the exercises (python -m utils grade-check) only",
 }
 # The device image's Python packages (/work/.library/device/KINDS.md, read 2026-11-17).
 DEVICE_PREINSTALLED = frozenset("""
