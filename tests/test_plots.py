@@ -315,3 +315,14 @@ def test_save_gif_rejects_empty_and_mixed_sizes(tmp_path):
         plots.save_gif([], tmp_path / "a.gif")
     with pytest.raises(ValueError, match="same size"):
         plots.save_gif([np.zeros((8, 8)), np.zeros((9, 9))], tmp_path / "b.gif")
+
+
+def test_unrolled_encoder_forecaster_draws_one_box_per_cell_and_step():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.patches import Rectangle
+
+    fig = plots.unrolled_encoder_forecaster(seen=3, future=2, layers=2)
+    boxes = [p for p in fig.axes[0].patches if isinstance(p, Rectangle)]
+    assert len(boxes) == (3 + 2) * 2

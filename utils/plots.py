@@ -314,3 +314,50 @@ def save_gif(frames: Sequence[Any], path: str | os.PathLike, seconds_per_frame: 
     durations = [int(seconds_per_frame * 1000)] * (len(images) - 1) + [2000]
     images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
     return path
+
+
+def unrolled_encoder_forecaster(seen: int = 10, future: int = 10, layers: int = 2,
+                                save: str | None = None) -> Figure:
+    """Draw a stacked recurrent encoder–forecaster unrolled in time: one box per cell and step,
+    state arrows along time, input arrows up through the layers, the encoder's final states
+    handed to the forecaster layer by layer, and a head on every forecaster step."""
+    from matplotlib.patches import FancyArrowPatch, Rectangle
+
+    steps = seen + future
+    fig = _figure(min(13.0, 1.0 + 0.6 * steps), 1.4 + 0.75 * layers)
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+
+    def arrow(a: tuple[float, float], b: tuple[float, float], color: str = "0.35") -> None:
+        ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=8, color=color,
+                                     lw=0.9, shrinkA=0, shrinkB=0))
+
+    for t in range(steps):
+        forecast = t >= seen
+        x = t + (0.6 if forecast else 0.0)  # a gap between encoder and forecaster
+        color = "#f2c6a0" if forecast else "#a9c8e8"
+        ax.text(x, -0.95, "0" if forecast else f"$x_{{{t + 1}}}$", ha="center", fontsize=8)
+        arrow((x, -0.75), (x, -0.3))
+        for layer in range(layers):
+            ax.add_patch(Rectangle((x - 0.3, layer - 0.3), 0.6, 0.6, fc=color, ec="0.3", lw=0.8))
+            if layer + 1 < layers:
+                arrow((x, layer + 0.3), (x, layer + 0.7))
+            if t + 1 < steps:  # (h, c) to the next step; across the gap at t = seen − 1
+                gap = 0.6 if t + 1 == seen else 0.0
+                arrow((x + 0.3, layer), (x + 0.7 + gap, layer),
+                      color="#c0392b" if gap else "0.35")
+        if forecast:
+            ax.text(x, layers + 0.15, rf"$\hat x_{{{t + 1}}}$", ha="center", fontsize=8)
+            arrow((x, layers - 0.7), (x, layers + 0.05))
+    ax.text((seen - 1) / 2, -1.55, f"encoder: reads {seen} frames", ha="center", fontsize=9)
+    ax.text(seen + 0.6 + (future - 1) / 2, -1.55,
+            f"forecaster: zero input, predicts {future} (head on every step)", ha="center",
+            fontsize=9)
+    ax.text(seen - 0.2, layers - 0.35, "states\nhanded over", ha="center", fontsize=7,
+            color="#c0392b")
+    for layer in range(layers):
+        ax.text(-0.6, layer, f"layer {layer + 1}", ha="right", va="center", fontsize=8)
+    ax.set(xlim=(-1.9, steps + 0.5), ylim=(-1.8, layers + 0.5))
+    if save:
+        save_figure(fig, save)
+    return fig
