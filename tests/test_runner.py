@@ -152,3 +152,24 @@ def test_run_chapters_filters_frameworks(monkeypatch, tmp_path):
                         runner.Run("00_setup", nb.stem, True, 1.0, nb))
     runner.run_chapters(["00"], frameworks=["pytorch"])
     assert ran == ["pytorch"]
+
+
+def test_published_tables_reach_the_benchmarks(tmp_path, monkeypatch, capsys):
+    rows = [{"model": "DCGAN", "FID-style": 12.345, "accuracy": None},
+            {"model": "DDIM", "FID-style": 6.5, "accuracy": 0.91}]
+    nb = _notebook(tmp_path / "src" / "99_demo" / "pytorch.ipynb",
+                   f"report.table('leaderboard', {rows!r}, fmt={{'FID-style': '{{:.1f}}'}}, "
+                   "note='equal wall time')\nreport.result('a', 1, key=True)")
+    run = runner.execute(nb, tmp_path / "build", profile="smoke")
+    assert run.ok, run.error
+    assert "| DCGAN | 12.3 | — |" in run.tables["leaderboard"]
+    md = runner.write_benchmarks([run], "smoke", tmp_path / "docs").read_text()
+    assert "### 99_demo · pytorch: leaderboard" in md and "| DDIM | 6.5 | 0.91 |" in md
+    assert "equal wall time" in md
+    monkeypatch.delenv("COURSE_REPORT_FILE", raising=False)
+    with pytest.raises(ValueError, match="columns"):
+        report.table("bad", [{"a": 1}, {"b": 2}])
+    with pytest.raises(ValueError, match="no rows"):
+        report.table("empty", [])
+    with pytest.raises(ValueError, match="unknown columns"):
+        report.table("bad", [{"a": 1}], fmt={"b": "{:.1f}"})

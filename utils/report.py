@@ -53,3 +53,33 @@ def target(name: str, value: float, goal: float, *, higher_is_better: bool = Tru
     _update("targets", name, {"value": value, "goal": goal, "met": met, "fmt": fmt,
                               "higher_is_better": higher_is_better})
     return met
+
+
+def table(name: str, rows: list[dict[str, Any]], *, fmt: dict[str, str] | None = None,
+          note: str = "") -> str:
+    """Publish a small table (a list of rows with the same keys, e.g. a leaderboard) and return
+    it as Markdown; ``fmt`` maps a column to its format (``{"FID-style": "{:.1f}"}``) and
+    ``note`` is a sentence printed under it. ``python -m utils bench`` copies every published
+    table into ``docs/benchmarks.md``."""
+    if not rows:
+        raise ValueError(f"table {name!r} has no rows")
+    columns = list(rows[0])
+    if any(list(row) != columns for row in rows):
+        raise ValueError(f"table {name!r}: every row needs the columns {columns}, in this order")
+    fmt = fmt or {}
+    unknown = set(fmt) - set(columns)
+    if unknown:
+        raise ValueError(f"table {name!r}: formats for unknown columns {sorted(unknown)}; "
+                         f"columns are {columns}")
+
+    def cell(column: str, value: Any) -> str:
+        if value is None:
+            return "—"
+        return fmt[column].format(value) if column in fmt else str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(c, row[c]) for c in columns) + " |" for row in rows]
+    markdown = "\n".join(lines) + (f"\n\n{note}" if note else "")
+    print(markdown)
+    _update("tables", name, markdown)
+    return markdown

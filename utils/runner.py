@@ -28,6 +28,7 @@ class Run:
     results: dict = field(default_factory=dict)
     error: str = ""
     targets: dict = field(default_factory=dict)
+    tables: dict = field(default_factory=dict)
 
     def missed(self) -> list[str]:
         """The quality targets this run missed (``report.target``)."""
@@ -70,7 +71,7 @@ def execute(notebook: Path, out_dir: Path, profile: str | None = None,
     seconds = time.perf_counter() - start
     data = json.loads(report.read_text()) if report.is_file() else {}
     return Run(chapter, framework, not error, seconds, output, data.get("facts", {}),
-               data.get("results", {}), error, data.get("targets", {}))
+               data.get("results", {}), error, data.get("targets", {}), data.get("tables", {}))
 
 
 def run_chapters(names: list[str] | None, profile: str | None = None,
@@ -141,7 +142,8 @@ def table(runs: list[Run]) -> str:
 
 def _from_json(row: dict) -> Run:
     return Run(row["chapter"], row["framework"], row["ok"], row["seconds"], Path(""),
-               row["facts"], row["results"], row["error"], row.get("targets", {}))
+               row["facts"], row["results"], row["error"], row.get("targets", {}),
+               row.get("tables", {}))
 
 
 def all_results(runs: list[Run]) -> str:
@@ -178,7 +180,7 @@ def write_benchmarks(runs: list[Run], profile: str | None, docs: Path) -> Path:
         entry["runs"] = [x for x in entry["runs"] if x["framework"] != r.framework] + [
             {"chapter": r.chapter, "framework": r.framework, "ok": r.ok,
              "seconds": round(r.seconds, 1), "facts": r.facts, "results": r.results,
-             "error": r.error, "targets": r.targets}]
+             "error": r.error, "targets": r.targets, "tables": r.tables}]
     json_path.write_text(json.dumps(everything, indent=1) + "\n")
     lines = ["# Benchmarks", "",
              "Measured with `python -m utils bench [CHAPTER…] --profile P`, which executes the "
@@ -197,6 +199,9 @@ def write_benchmarks(runs: list[Run], profile: str | None, docs: Path) -> Path:
                          f"Python {m['python']}")
         merged = [_from_json(row) for chapter in order for row in chapters[chapter]["runs"]]
         lines += ["", table(merged), "", "All published results:", "", all_results(merged), ""]
+        for r in merged:  # the tables notebooks published with report.table
+            for title, markdown in r.tables.items():
+                lines += [f"### {r.chapter} · {r.framework}: {title}", "", markdown, ""]
     if "full" not in everything:
         lines += ["## Profile: full", "", "Not yet measured, for any chapter or framework: the "
                   "full profile needs a GPU. The reference measurement is one script: "
