@@ -131,7 +131,8 @@ def test_each_call_fits_64_mib():
         assert len(gr.carry_paths(call)) <= 8 and len(gr.run_command(call)) <= 2000
         assert all(p.startswith(".gpu-data/") for p in gr.carry_paths(call))
     assert set(gr.EXPECTED_S) == set(chapters.CHAPTERS)
-    assert len(calls) <= 2, calls  # two device calls: both fit one session's device time
+    # three device calls (two fit one session's 15 minutes of device time; CONTRIBUTING says how)
+    assert len(calls) <= 3, calls
 
 
 def test_gpu_data_is_ignored():

@@ -47,7 +47,7 @@ PACK_RESERVE_S = 15
 # measurement). A call takes chapters while their sum stays within CALL_SECONDS, so that each
 # call, with installation and kernel start-up, finishes inside DEFAULT_DEADLINE_S.
 EXPECTED_S = {"00_setup": 30, "01_cnn": 150, "02_dcgan": 150, "03_vae": 120,
-              "04_style_transfer": 60, "05_sequences": 150}
+              "04_style_transfer": 60, "05_sequences": 150, "06_diffusion": 180}
 CALL_SECONDS = 360
 WORK = Path(os.environ.get("GPU_REFERENCE_WORK", "/tmp/gpu-reference"))  # run's scratch
 TARGET_PYTHON = os.environ.get("PYTHON_VERSION", "3.12")  # the device's python3 is 3.12.3
@@ -130,6 +130,7 @@ CHAPTER_DATA = {
     "03_vae": ["mnist", "cifar10-jpeg"],
     "04_style_transfer": ["weights"],  # SqueezeNet (COURSE_STYLE_EXTRACTOR=squeezenet)
     "05_sequences": ["mnist"],
+    "06_diffusion": ["mnist"],
 }
 IDX = {"mnist", "fashion-mnist"}  # IDX files travel as .xz of their content (the loader reads
 #                                   raw IDX too and checks its SHA-256), 6 MB less than .gz

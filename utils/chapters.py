@@ -14,6 +14,7 @@ CHAPTERS: dict[str, str] = {
     "03_vae": "Variational autoencoders",
     "04_style_transfer": "Neural style transfer",
     "05_sequences": "Image sequences with ConvLSTM",
+    "06_diffusion": "Diffusion and flow matching",
 }
 
 
@@ -28,6 +29,7 @@ PRECISION: dict[str, str] = {
     "03_vae": "float32",
     "04_style_transfer": "float32",
     "05_sequences": "float32",
+    "06_diffusion": "mixed",
 }
 
 
