@@ -5,15 +5,12 @@ This is how CI meets the GPU path without a GPU."""
 
 import json
 
-import pytest
-
 from utils import chapters, runner
 
 NOTEBOOKS = [nb for chapter in chapters.CHAPTERS for nb in chapters.notebooks(chapter)]
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_full_profile_dry_run(notebook, tmp_path, monkeypatch):
+def full_profile_dry_run(notebook, tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DRY_RUN", "1")
     monkeypatch.setenv("COURSE_PROFILE", "full")
     monkeypatch.setenv("COURSE_TB_DIR", str(tmp_path / "tb"))
@@ -31,3 +28,15 @@ def test_full_profile_dry_run(notebook, tmp_path, monkeypatch):
     # The skipped quality gates announce themselves in the executed notebook.
     text = json.dumps(json.loads(run.output.read_text())["cells"])
     assert "DRY RUN" in text
+
+
+# One test class per notebook: `./course test` hands the tests out to two workers by scope
+# (pytest-xdist's --dist loadscope: a module, or a class), so each dry run is its own unit and the
+# long ones spread over both workers instead of queueing on one.
+for _notebook in NOTEBOOKS:
+    _name = "TestDryRun_" + f"{_notebook.parent.name}_{_notebook.stem}".replace("-", "_")
+    globals()[_name] = type(_name, (), {
+        "test_full_profile_dry_run":
+            lambda self, tmp_path, monkeypatch, nb=_notebook:
+                full_profile_dry_run(nb, tmp_path, monkeypatch),
+    })
