@@ -15,3 +15,13 @@ if "COURSE_MODELS_DIR" not in os.environ:
     import tempfile
 
     os.environ["COURSE_MODELS_DIR"] = tempfile.mkdtemp(prefix="course-models-")
+
+# Under pytest-xdist (`./course test` runs two workers) each worker, and every kernel it starts,
+# gets an equal share of the cores: two processes each running PyTorch's OpenMP threads on all
+# cores slowed one another up to 4× in CI (spinning threads fighting for the same cores).
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _workers > 1:
+    _threads = str(max(1, (os.cpu_count() or 1) // _workers))
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                 "TF_NUM_INTRAOP_THREADS"):
+        os.environ.setdefault(_var, _threads)
