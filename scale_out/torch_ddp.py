@@ -9,6 +9,7 @@ run/checkpoint.pt every `checkpoint_every` steps. A run that finds a checkpoint 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import signal
@@ -61,8 +62,8 @@ def setup(cfg: dict) -> tuple[int, int, torch.device]:
     device = torch.device(f"cuda:{local}") if backend == "nccl" else torch.device("cpu")
     if backend == "nccl":
         torch.cuda.set_device(device)
-    dist.init_process_group(backend, timeout=__import__("datetime").timedelta(
-        seconds=cfg.get("collective_timeout_s", 60)))
+    timeout = datetime.timedelta(seconds=cfg.get("collective_timeout_s", 60))
+    dist.init_process_group(backend, timeout=timeout)
     return dist.get_rank(), dist.get_world_size(), device
 
 
