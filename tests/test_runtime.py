@@ -333,6 +333,20 @@ def test_keras_dry_run_sets_mixed_bfloat16_and_xla(clean_env):
         keras.mixed_precision.set_global_policy("float32")
 
 
+def test_keras_smoke_turns_grappler_off_on_cpu_only(clean_env):
+    pytest.importorskip("keras")
+    import tensorflow as tf
+
+    clean_env.delenv("COURSE_DRY_RUN", raising=False)
+    try:
+        runtime.setup("keras", profile="smoke", verbose=False)
+        assert tf.config.optimizer.get_experimental_options()["disable_meta_optimizer"]
+        runtime.setup("keras", profile="quick", verbose=False)
+        assert not tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer")
+    finally:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False})
+
+
 def test_describe_reports_cpu_profile_conv_and_precision(clean_env):
     _mock_torch(clean_env, False, False)
     text = runtime.describe()

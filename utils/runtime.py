@@ -505,6 +505,11 @@ def setup(framework: str, profile: str | None = None, seed: int = 0,
         jit = bool(gpus) or dry_run
         channels_last = torch_compile = False
     chosen, why = choose_profile(profile, accelerator=accelerator, dry_run=dry_run)
+    if framework == "keras":
+        # smoke only proves that every cell runs: there TensorFlow's graph optimiser (Grappler),
+        # which spends seconds on each new graph to save milliseconds per step, is off on a CPU.
+        tf.config.optimizer.set_experimental_options(
+            {"disable_meta_optimizer": chosen == "smoke" and device == "cpu"})
     if dry_run and not os.environ.get("COURSE_MODELS_DIR"):
         # Models trained for a few steps must never replace a learner's real ones (chapter 02
         # loads chapter 01's classifier): a dry run saves them in a throw-away folder.
