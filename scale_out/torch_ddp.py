@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
+from scale_out_common import check_world, global_batch_indices, load_config, lr_at
 
 BACKENDS = ("gloo", "nccl")
 
@@ -33,21 +34,6 @@ def cnn() -> nn.Sequential:
         nn.Conv2d(32, 64, 3, 2, 1), nn.GroupNorm(8, 64), nn.ReLU(),
         nn.Conv2d(64, 128, 3, 2, 1), nn.GroupNorm(8, 128), nn.ReLU(),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10))
-
-
-def global_batch_indices(n: int, global_batch: int, step: int, seed: int) -> np.ndarray:
-    """The global batch of `step`: consecutive slices of one permutation per epoch (seeded by
-    seed + epoch), the same on every rank and in a single-process run."""
-    per_epoch = n // global_batch
-    epoch, k = divmod(step, per_epoch)
-    order = np.random.default_rng(seed + epoch).permutation(n)
-    return order[k * global_batch:(k + 1) * global_batch]
-
-
-def lr_at(step: int, cfg: dict) -> float:
-    """Linear scaling with the global batch (Goyal et al., 2017) after a linear warm-up."""
-    peak = cfg["lr_reference"] * cfg["global_batch"] / 128
-    return peak * min(1.0, (step + 1) / cfg["warmup"])
 
 
 def setup(cfg: dict) -> tuple[int, int, torch.device]:
@@ -90,14 +76,11 @@ def time_communication(images, labels, local_batch: int, steps: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="the run's JSON config")
-    cfg = json.loads(Path(parser.parse_args().config).read_text())
+    cfg = load_config(parser.parse_args().config)
     run = Path(cfg["run_dir"])
     torch.set_num_threads(cfg.get("threads_per_rank", 1))
     rank, world, device = setup(cfg)
-    if cfg["global_batch"] % world:
-        raise SystemExit(f"the global batch {cfg['global_batch']} does not split over {world} "
-                         f"processes: use a process count that divides it")
-    local_batch = cfg["global_batch"] // world
+    local_batch = check_world(cfg["global_batch"], world)
 
     data = np.load(cfg["data"])  # uint8 images (n, 28, 28) and labels, written by the notebook
     images = torch.from_numpy(data["x"]).to(device)
