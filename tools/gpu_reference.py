@@ -130,7 +130,7 @@ CHAPTER_DATA = {
     "03_vae": ["mnist", "cifar10-jpeg"],
     "04_style_transfer": ["weights"],  # SqueezeNet (COURSE_STYLE_EXTRACTOR=squeezenet)
     "05_sequences": ["mnist"],
-    "06_diffusion": ["mnist"],
+    "06_diffusion": ["mnist", "fashion-mnist"],  # Fashion-MNIST: full's second race
 }
 IDX = {"mnist", "fashion-mnist"}  # IDX files travel as .xz of their content (the loader reads
 #                                   raw IDX too and checks its SHA-256), 6 MB less than .gz
