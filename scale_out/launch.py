@@ -82,14 +82,26 @@ def main(argv: list[str] | None = None) -> int:
         logs.append(open(run / f"worker{i}.log", "w"))  # noqa: SIM115 (closed below)
         workers.append(subprocess.Popen([sys.executable, str(SCRIPT), "--config", args.config],
                                         env=env, stdout=logs[-1], stderr=subprocess.STDOUT))
-    start, first_failure = time.monotonic(), None
+    start, first_failure, stopped = time.monotonic(), None, set()
+
+    def watch():  # the first failure, then how each survivor stopped
+        nonlocal first_failure
+        for i, w in enumerate(workers):
+            if i in stopped or w.poll() is None:
+                continue
+            if first_failure is None and w.returncode != 0:
+                first_failure = (i, w.returncode, time.monotonic())
+                print(f"[launch] worker {i} {describe(w.returncode)}; the others have "
+                      f"{args.grace:.0f} s to stop", flush=True)
+            elif first_failure:
+                print(f"[launch] worker {i} {describe(w.returncode)}, "
+                      f"{time.monotonic() - first_failure[2]:.0f} s after worker "
+                      f"{first_failure[0]}", flush=True)
+            stopped.add(i)
+
     try:
         while any(w.poll() is None for w in workers):
-            for i, w in enumerate(workers):
-                if first_failure is None and w.poll() not in (None, 0):
-                    first_failure = (i, w.returncode, time.monotonic())
-                    print(f"[launch] worker {i} {describe(w.returncode)}; the others have "
-                          f"{args.grace:.0f} s to stop", flush=True)
+            watch()
             now = time.monotonic()
             if first_failure and now - first_failure[2] > args.grace:
                 break
@@ -98,11 +110,13 @@ def main(argv: list[str] | None = None) -> int:
                       flush=True)
                 break
             time.sleep(0.2)
+        watch()
     finally:
-        for w in workers:
+        for i, w in enumerate(workers):
             if w.poll() is None:
                 w.kill()
                 w.wait()
+                print(f"[launch] worker {i} was still running: stopped", flush=True)
         for f in logs:
             f.close()
     if first_failure is None and any(w.returncode != 0 for w in workers):

@@ -10,9 +10,10 @@
 
 The config is torch_ddp.py's (scale_out_common.REQUIRED, and `fault_step`, `log_every`,
 `collective_timeout_s`, `threads_per_rank`). Each worker writes run/rank{r}.json (its losses,
-step times and the indices it trained on) and run/weights_rank{r}.npz; worker 0 alone prints,
-and saves run/checkpoint.npz (weights, optimizer state, step, world size) every
-`checkpoint_every` steps. A run that finds a checkpoint resumes from it.
+step times, the indices its replicas trained on, its devices and TF_CONFIG) and
+run/weights_rank{r}.npz; worker 0 alone prints, and saves run/checkpoint.npz (weights, optimizer
+state, step, world size) every `checkpoint_every` steps. A run that finds a checkpoint resumes
+from it.
 """
 from __future__ import annotations
 
@@ -85,6 +86,29 @@ def cnn():
                              *block(128, 2), layers.GlobalAveragePooling2D(), layers.Dense(10)])
 
 
+def time_allreduce(strategy, sizes: list[int], repeats: int) -> list[list[float]]:
+    """[bytes, seconds per all-reduce] for float32 tensors of each size in bytes, summed over
+    the replicas as the gradients are: the numbers the notebook's cost model is calibrated
+    with."""
+    import tensorflow as tf
+
+    @tf.function
+    def allreduce(tensor):
+        return strategy.run(lambda t: tf.distribute.get_replica_context().all_reduce("SUM", t),
+                            args=(tensor,))
+
+    out = []
+    for size in sizes:
+        tensor = tf.ones([size // 4])
+        strategy.experimental_local_results(allreduce(tensor))[0].numpy()  # warm-up: traces
+        tick = time.perf_counter()
+        for _ in range(repeats):
+            result = allreduce(tensor)
+        strategy.experimental_local_results(result)[0].numpy()  # wait for the last one
+        out.append([size, (time.perf_counter() - tick) / repeats])
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="the run's JSON config")
@@ -149,8 +173,18 @@ def main() -> None:
             return loss
         return strategy.reduce("SUM", strategy.run(replica, args=(x, y)), axis=None)
 
+    if strategy is tf.distribute.get_strategy():  # the default strategy lists no devices
+        devices = [(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices())[0]
+                   .name]
+    else:
+        devices = list(strategy.extended.worker_devices)  # this process's replicas
+    first = worker * len(devices) * local_batch  # this process's replicas' slices, together
     log = {"rank": worker, "world": world, "start_step": start_step, "losses": [],
-           "step_seconds": [], "indices": []}
+           "step_seconds": [], "indices": [], "device": devices[0], "devices": devices,
+           "tf_config": json.loads(os.environ.get("TF_CONFIG") or "null")}
+    writer = None
+    if worker == 0 and cfg.get("tensorboard"):  # worker 0 alone writes TensorBoard
+        writer = tf.summary.create_file_writer(str(run / "tensorboard"))
     for step in range(start_step, cfg["steps"]):
         if step == cfg.get("fault_step") and worker == 1 and start_step == 0:
             os.kill(os.getpid(), signal.SIGKILL)  # the fault section's "machine failure"
@@ -159,7 +193,7 @@ def main() -> None:
         tick = time.perf_counter()
         loss = float(train_step(x, y))  # the global batch's mean loss, on every worker
         log["step_seconds"].append(time.perf_counter() - tick)
-        log["indices"].append(batch[worker * local_batch:][:local_batch].tolist())
+        log["indices"].append(batch[first:][:len(devices) * local_batch].tolist())
         log["losses"].append(loss)
         done = step + 1
         if worker == 0 and (done % cfg["checkpoint_every"] == 0 or done == cfg["steps"]):
@@ -171,6 +205,14 @@ def main() -> None:
             os.replace(tmp, ckpt)  # never a half-written checkpoint
         if worker == 0 and done % cfg.get("log_every", 10) == 0:
             print(f"step {done}: loss {loss:.4f}", flush=True)
+            if writer:
+                with writer.as_default():
+                    tf.summary.scalar("loss", loss, step=done)
+    if writer:
+        writer.close()
+    if world > 1 and cfg.get("allreduce_bytes"):
+        log["allreduce"] = time_allreduce(strategy, cfg["allreduce_bytes"],
+                                          cfg.get("comm_repeats", 10))
     np.savez(run / f"weights_rank{worker}.npz", *model.get_weights())
     (run / f"rank{worker}.json").write_text(json.dumps(log))
 

@@ -49,7 +49,12 @@ def setup(cfg: dict) -> tuple[int, int, torch.device]:
     if backend == "nccl":
         torch.cuda.set_device(device)
     timeout = datetime.timedelta(seconds=cfg.get("collective_timeout_s", 60))
-    dist.init_process_group(backend, timeout=timeout)
+    store, rank, world = next(dist.rendezvous("env://", timeout=timeout))
+    # torchrun keeps its key-value store across restarts: without a fresh prefix per attempt, a
+    # restarted group can read the dead group's addresses and wait for a peer that is gone
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    dist.init_process_group(backend, store=dist.PrefixStore(f"attempt{attempt}/", store),
+                            rank=rank, world_size=world, timeout=timeout)
     return dist.get_rank(), dist.get_world_size(), device
 
 
@@ -71,6 +76,24 @@ def time_communication(images, labels, local_batch: int, steps: int) -> dict:
         seconds[name] = (time.perf_counter() - tick) / steps
     dist.barrier()
     return {"with_allreduce_s": seconds["all-reduce"], "local_only_s": seconds["no_sync"]}
+
+
+def time_allreduce(sizes: list[int], repeats: int, device: torch.device) -> list[list[float]]:
+    """[bytes, seconds per all-reduce] for float32 tensors of each size in bytes: the numbers
+    the notebook's cost model is calibrated with."""
+    out = []
+    for size in sizes:
+        t = torch.ones(size // 4, device=device)
+        dist.all_reduce(t)  # warm-up: the first call sets up the connection's buffers
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        tick = time.perf_counter()
+        for _ in range(repeats):
+            dist.all_reduce(t)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        out.append([size, (time.perf_counter() - tick) / repeats])
+    return out
 
 
 def main() -> None:
@@ -102,9 +125,16 @@ def main() -> None:
         start_step = state["step"]
     ddp = nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
-    log = {"rank": rank, "world": world, "start_step": start_step, "losses": [],
-           "step_seconds": [], "indices": []}
-    restart = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0))
+    restart = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0))  # torchrun's attempt number
+    log = {"rank": rank, "world": world, "start_step": start_step, "restart": restart,
+           "losses": [], "step_seconds": [], "indices": [], "device": str(device)}
+    writer = None
+    if rank == 0 and cfg.get("tensorboard"):  # rank 0 alone writes TensorBoard
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            writer = SummaryWriter(str(run / "tensorboard"))
+        except ImportError:
+            print("NOTICE: no TensorBoard here (pip install tensorboard): not writing its log")
     for step in range(start_step, cfg["steps"]):
         if step == cfg.get("fault_step") and rank == 1 and restart == 0:
             os.kill(os.getpid(), signal.SIGKILL)  # the fault section's "machine failure"
@@ -134,8 +164,15 @@ def main() -> None:
             os.replace(tmp, ckpt)  # never a half-written checkpoint
         if rank == 0 and done % cfg.get("log_every", 10) == 0:
             print(f"step {done}: loss {log['losses'][-1]:.4f}", flush=True)
+            if writer:
+                writer.add_scalar("loss", log["losses"][-1], done)
+    if writer:
+        writer.close()
     if world > 1 and cfg.get("timing_steps"):
         log["timing"] = time_communication(images, labels, local_batch, cfg["timing_steps"])
+    if world > 1 and cfg.get("allreduce_bytes"):
+        log["allreduce"] = time_allreduce(cfg["allreduce_bytes"], cfg.get("comm_repeats", 10),
+                                          device)
     torch.save(model.state_dict(), run / f"weights_rank{rank}.pt")
     (run / f"rank{rank}.json").write_text(json.dumps(log))
     if world > 1:

@@ -110,6 +110,14 @@ def _book(args: argparse.Namespace) -> int:
     return 0
 
 
+def _launch(args: argparse.Namespace) -> int:
+    from . import launcher
+
+    framework = "pytorch" if args.framework == "torch" else args.framework
+    return launcher.launch(course.resolve([args.chapter])[0], framework, args.nproc,
+                           args.profile, args.run_dir, args.fresh)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m utils", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +137,16 @@ def main(argv: list[str] | None = None) -> int:
                        help="only this framework's notebooks (repeatable; default: both)")
         if name == "bench":
             p.add_argument("--docs", default=str(course.ROOT / "docs"), help="output folder")
+    p = sub.add_parser("launch", help="chapter 07's distributed training outside the notebook "
+                       "(torchrun, or TensorFlow's multi-worker launcher)")
+    p.add_argument("chapter", help="07 or 07_scale_out")
+    p.add_argument("--nproc", default="2", help="CPU processes (default 2), or gpu: one per GPU")
+    p.add_argument("--framework", choices=["pytorch", "torch", "keras"], default="pytorch")
+    p.add_argument("--profile", choices=["smoke", "quick", "full"],
+                   help="the notebook's sizes of this profile (default: chosen for the machine)")
+    p.add_argument("--run-dir", help="default: build/scale_out/<framework>; a checkpoint "
+                   "there is resumed")
+    p.add_argument("--fresh", action="store_true", help="delete the run folder first")
     p = sub.add_parser("exercises", help="generate chapters/ from solutions/")
     p.add_argument("--check", action="store_true", help="only report out-of-date notebooks")
     p = sub.add_parser("grade-check", help="check the exercises with nbgrader itself: "
@@ -150,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="build: output folder (default: book.toml's build-dir)")
     args = parser.parse_args(argv)
     handler = {"doctor": _doctor, "run": _run, "bench": _run, "exercises": _exercises,
+               "launch": _launch,
                "grade-check": _grade_check, "clean": _clean, "book": _book}[args.command]
     from .runtime import ConfigError
 

@@ -15,6 +15,7 @@ CHAPTERS: dict[str, str] = {
     "04_style_transfer": "Neural style transfer",
     "05_sequences": "Image sequences with ConvLSTM",
     "06_diffusion": "Diffusion and flow matching",
+    "07_scale_out": "Scale-out: data-parallel training",
 }
 
 
@@ -30,6 +31,7 @@ PRECISION: dict[str, str] = {
     "04_style_transfer": "float32",
     "05_sequences": "float32",
     "06_diffusion": "mixed",
+    "07_scale_out": "float32",
 }
 
 
