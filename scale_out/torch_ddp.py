@@ -49,12 +49,12 @@ def setup(cfg: dict) -> tuple[int, int, torch.device]:
     if backend == "nccl":
         torch.cuda.set_device(device)
     timeout = datetime.timedelta(seconds=cfg.get("collective_timeout_s", 60))
-    store, rank, world = next(dist.rendezvous("env://", timeout=timeout))
-    # torchrun keeps its key-value store across restarts: without a fresh prefix per attempt, a
-    # restarted group can read the dead group's addresses and wait for a peer that is gone
-    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
-    dist.init_process_group(backend, store=dist.PrefixStore(f"attempt{attempt}/", store),
-                            rank=rank, world_size=world, timeout=timeout)
+    if (os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+            and int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", 0)) > 0):
+        print("NOTICE: torchrun shares its key-value store across restarts, where a restarted "
+              "group can find the dead group's addresses and wait for them: launch with "
+              "TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 (pytorch/pytorch#135712)", flush=True)
+    dist.init_process_group(backend, timeout=timeout)  # waits at most `timeout` per collective
     return dist.get_rank(), dist.get_world_size(), device
 
 
@@ -79,20 +79,22 @@ def time_communication(images, labels, local_batch: int, steps: int) -> dict:
 
 
 def time_allreduce(sizes: list[int], repeats: int, device: torch.device) -> list[list[float]]:
-    """[bytes, seconds per all-reduce] for float32 tensors of each size in bytes: the numbers
-    the notebook's cost model is calibrated with."""
+    """[bytes, median seconds of one all-reduce] for float32 tensors of each size in bytes:
+    the numbers the notebook's cost model is calibrated with (the median: on shared cores a
+    few calls wait for the other process to be scheduled)."""
     out = []
     for size in sizes:
         t = torch.ones(size // 4, device=device)
         dist.all_reduce(t)  # warm-up: the first call sets up the connection's buffers
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        tick = time.perf_counter()
+        times = []
         for _ in range(repeats):
+            dist.barrier()  # start together, so a call does not include waiting for the other
+            tick = time.perf_counter()
             dist.all_reduce(t)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        out.append([size, (time.perf_counter() - tick) / repeats])
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - tick)
+        out.append([size, float(np.median(times))])
     return out
 
 

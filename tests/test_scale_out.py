@@ -75,6 +75,7 @@ def launch(run: Path, nproc: int, restarts: int = 0, env: dict | None = None):
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                f"--nproc-per-node={nproc}", f"--max-restarts={restarts}", str(SCRIPT)]
     full_env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
+    full_env["TORCH_DISABLE_SHARE_RDZV_TCP_STORE"] = "1"  # a fresh store per restart (#135712)
     full_env.update(env or {})
     return bounded(cmd + ["--config", str(run / "config.json")], env=full_env)
 

@@ -99,7 +99,7 @@ def launch(chapter: str, framework: str, nproc: str, profile: str | None,
           f"{len(x):,} images, global batch {cfg['global_batch']}, {cfg['steps']} steps"
           + (f"; resuming from {run / 'checkpoint'}.*" if any(run.glob("checkpoint.*")) else ""))
     print("[launch]", " ".join(cmd), flush=True)
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", TORCH_DISABLE_SHARE_RDZV_TCP_STORE="1")
     env.pop("TF_CONFIG", None)
     code = subprocess.call(cmd, env=env, cwd=course.ROOT)
     print(f"[launch] exit code {code}; logs, weights and TensorBoard in {run}")
