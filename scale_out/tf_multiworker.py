@@ -66,6 +66,9 @@ def make_strategy(args, cfg):
         devices = None if gpus else [f"/cpu:{i}" for i in range(args.replicas)]
         return tf.distribute.MirroredStrategy(devices), 0
     tf.config.threading.set_intra_op_parallelism_threads(threads)
+    # one operation at a time: with two running side by side, a large batch's kernels split
+    # their work otherwise from run to run, and the same run ends on other bits
+    tf.config.threading.set_inter_op_parallelism_threads(1)
     if worker is None:
         return tf.distribute.get_strategy(), 0  # the default: one replica, no communication
     options = tf.distribute.experimental.CommunicationOptions(
@@ -87,25 +90,31 @@ def cnn():
 
 
 def time_allreduce(strategy, sizes: list[int], repeats: int) -> list[list[float]]:
-    """[bytes, seconds per all-reduce] for float32 tensors of each size in bytes, summed over
-    the replicas as the gradients are: the numbers the notebook's cost model is calibrated
-    with."""
+    """[bytes, median seconds of one all-reduce] for float32 tensors of each size in bytes,
+    summed over the replicas as the gradients are: the numbers the notebook's cost model is
+    calibrated with (the median: on shared cores a few calls wait for the other process to be
+    scheduled)."""
     import tensorflow as tf
 
-    @tf.function
-    def allreduce(tensor):
-        return strategy.run(lambda t: tf.distribute.get_replica_context().all_reduce("SUM", t),
-                            args=(tensor,))
+    def allreduce_of(tensor):  # a call that returns once the all-reduce is done
+        @tf.function
+        def allreduce():
+            return strategy.run(
+                lambda: tf.distribute.get_replica_context().all_reduce("SUM", tensor))
+        return lambda: strategy.experimental_local_results(allreduce())[0][:1].numpy()
 
+    barrier = allreduce_of(tf.ones([1]))  # every worker waits for the others here
     out = []
     for size in sizes:
-        tensor = tf.ones([size // 4])
-        strategy.experimental_local_results(allreduce(tensor))[0].numpy()  # warm-up: traces
-        tick = time.perf_counter()
+        allreduce = allreduce_of(tf.ones([size // 4]))
+        allreduce()  # warm-up: traces, connects
+        times = []
         for _ in range(repeats):
-            result = allreduce(tensor)
-        strategy.experimental_local_results(result)[0].numpy()  # wait for the last one
-        out.append([size, (time.perf_counter() - tick) / repeats])
+            barrier()  # start together, so a call does not include waiting for the other
+            tick = time.perf_counter()
+            allreduce()
+            times.append(time.perf_counter() - tick)
+        out.append([size, float(np.median(times))])
     return out
 
 
