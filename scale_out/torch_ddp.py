@@ -28,12 +28,18 @@ BACKENDS = ("gloo", "nccl")
 
 def cnn() -> nn.Sequential:
     """The chapter's CNN: three convolutions with GroupNorm (no BatchNorm: every replica's
-    forward pass is independent of the others'), global average pooling, a linear layer."""
-    return nn.Sequential(
+    forward pass is independent of the others'), global average pooling, a linear layer;
+    initialised as Keras initialises its twin (Glorot-uniform weights, zero biases)."""
+    net = nn.Sequential(
         nn.Conv2d(1, 32, 3, padding=1), nn.GroupNorm(8, 32), nn.ReLU(),
         nn.Conv2d(32, 64, 3, 2, 1), nn.GroupNorm(8, 64), nn.ReLU(),
         nn.Conv2d(64, 128, 3, 2, 1), nn.GroupNorm(8, 128), nn.ReLU(),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10))
+    for layer in net:
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+    return net
 
 
 def setup(cfg: dict) -> tuple[int, int, torch.device]:
