@@ -120,7 +120,24 @@ def test_fake_copy_loads_from_data_dir(fake_mnist):
     ds = data.load_mnist(folder.parent)
     np.testing.assert_array_equal(ds.x_train[..., 0], arrays["train_images"])
     np.testing.assert_array_equal(ds.y_test, arrays["test_labels"])
-    assert ds.source == str(folder)
+    assert ds.source == str(folder)  # the path, for the learner; the label says it in words
+    assert ds.label == "MNIST (local copy of the official files)"
+
+
+def test_label_names_where_the_files_came_from_never_a_path(fake_mnist, monkeypatch, tmp_path):
+    folder, _ = fake_mnist
+    cached = data.cache_dir() / "mnist"
+    shutil.copytree(folder, cached)  # what a download leaves in the cache
+    assert data.load_mnist().label == "MNIST (official files)"
+    shutil.rmtree(cached)
+    system = tmp_path / "system"
+    shutil.copytree(folder, system / "mnist")
+    monkeypatch.setattr(data, "SYSTEM_DIRS", [system])
+    ds = data.load_mnist()
+    assert ds.label == "MNIST (system copy of the official files)"
+    assert ds.source == str(system / "mnist")
+    for label in (ds.label, data.load_mnist(folder.parent).label):
+        assert "/" not in label and str(tmp_path) not in label
 
 
 def test_search_order_env_path_list(fake_mnist, monkeypatch, tmp_path):
@@ -128,6 +145,7 @@ def test_search_order_env_path_list(fake_mnist, monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_DATA_DIR", os.pathsep.join([str(tmp_path / "nothing"),
                                                            str(folder.parent)]))
     assert data.load_mnist().source == str(folder)
+    assert data.load_mnist().label == "MNIST (local copy of the official files)"
     dirs = data.search_dirs("explicit")
     assert dirs[0] == Path("explicit") and dirs[2] == folder.parent and dirs[3] == data.cache_dir()
 
@@ -154,6 +172,7 @@ def test_offline_without_copy_falls_back_to_embedded_sample(isolated, capsys):
     assert ds.is_substitute and ds.x_train.shape == (4000, 28, 28, 1)
     assert ds.x_test.shape == (1000, 28, 28, 1) and ds.x_train.dtype == np.uint8
     assert np.bincount(ds.y_train).tolist() == [400] * 10
+    assert ds.label == "MNIST (embedded sample of 5,000 digits)"
     assert not list((isolated / "cache").rglob("*.gz"))  # nothing half-written left behind
 
 
@@ -298,6 +317,7 @@ def test_cifar_binary_layout(tmp_path, monkeypatch):
     np.testing.assert_array_equal(ds.x_train, np.concatenate(expected))  # R, G, B planes -> HWC
     np.testing.assert_array_equal(ds.x_test, test_images)
     assert ds.y_train[:3].tolist() == [1, 0, 9] and ds.class_names[0] == "airplane"
+    assert ds.label == "CIFAR-10 (local copy of the official files)"
     (folder / "test_batch.bin").write_bytes((folder / "test_batch.bin").read_bytes()[:-5])
     with pytest.raises(DatasetError, match="test_batch.bin.*truncated"):
         data.load_cifar10(tmp_path, download=False)
@@ -308,6 +328,7 @@ def test_cifar_offline_synthetic_fallback_and_error(isolated, capsys):
         data.load_cifar10()
     ds = data.load_cifar10(fallback="synthetic")
     assert ds.name == "synthetic-shapes" and ds.is_substitute
+    assert ds.label == "synthetic shapes (generated coloured shapes, not photos)"
     assert "SYNTHETIC" in capsys.readouterr().out
 
 
@@ -351,6 +372,8 @@ def test_cifar_jpeg_proxy_is_used_and_announced(isolated, capsys):
     red = ds.x_train[:, 0, 0, 0].astype(int)
     assert np.all(np.abs(red - 200 * ds.y_train) <= 3)  # each image kept its label (JPEG: ±3)
     assert ds.is_substitute and "JPEG proxy" in capsys.readouterr().out
+    assert "JPEG proxy" in ds.source and str(archive) in ds.source  # the path, for the learner
+    assert ds.label == "CIFAR-10 JPEG proxy (JPEG-compressed images, not the official files)"
     again = data.load_cifar10(isolated / "copies")  # from the decoded cache this time
     np.testing.assert_array_equal(again.x_train, ds.x_train)
 
@@ -379,11 +402,13 @@ def test_load_faces_from_the_att_archive_or_the_embedded_sample(tmp_path, monkey
         faces = data.load_faces(size=32)
         assert faces.x_train.shape == (400, 32, 32, 1) and faces.x_train.dtype == np.uint8
         assert not faces.is_substitute and faces.x_train.std() > 20
+        assert faces.label.startswith("AT&T faces (") and "/" not in faces.label
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "nothing"))
     monkeypatch.setattr(data, "SYSTEM_DIRS", [])
     sample = data.load_faces(size=48, mode="RGB")
     assert sample.x_train.shape == (100, 48, 48, 3) and sample.is_substitute
     assert "lfw_subset" in sample.source and sample.x_train.std() > 20
+    assert sample.label == "faces (embedded sample: scikit-image's 100 LFW face crops)"
 
 
 def test_load_faces_reads_course_faces_folder(tmp_path, monkeypatch):
@@ -398,6 +423,9 @@ def test_load_faces_reads_course_faces_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_FACES", str(folder))
     faces = data.load_faces(size=16, mode="RGB")
     assert faces.x_train.shape == (3, 16, 16, 3) and not faces.is_substitute
+    assert faces.label == "celeb (image folder)" and faces.source == str(folder)
+    again = data.load_faces(size=16, mode="RGB")  # from the decoded cache: the same words
+    assert again.label == "celeb (image folder)"
 
 
 # --- Moving MNIST ----------------------------------------------------------------------------

