@@ -13,7 +13,9 @@ import datetime
 import json
 import os
 import signal
+import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +141,9 @@ def main() -> None:
     writer = None
     if rank == 0 and cfg.get("tensorboard"):  # rank 0 alone writes TensorBoard
         try:
+            # TensorBoard's own writer, not all of TensorFlow (which it imports when installed):
+            # the module name below is TensorBoard's switch for TensorFlow-free builds.
+            sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("notf"))
             from torch.utils.tensorboard import SummaryWriter
             writer = SummaryWriter(str(run / "tensorboard"))
         except ImportError:

@@ -10,7 +10,11 @@ from utils import chapters, runner
 NOTEBOOKS = [nb for chapter in chapters.CHAPTERS for nb in chapters.notebooks(chapter)]
 
 
-def full_profile_dry_run(notebook, tmp_path, monkeypatch):
+# Known-harmless lines that must not reach the console (utils/quiet.py, utils/runner.py).
+NOISE = ("absl::InitializeLog", "oneDNN custom operations", "running over TCP without encryption")
+
+
+def full_profile_dry_run(notebook, tmp_path, monkeypatch, capfd):
     monkeypatch.setenv("COURSE_DRY_RUN", "1")
     monkeypatch.setenv("COURSE_PROFILE", "full")
     monkeypatch.setenv("COURSE_TB_DIR", str(tmp_path / "tb"))
@@ -28,6 +32,12 @@ def full_profile_dry_run(notebook, tmp_path, monkeypatch):
     # The skipped quality gates announce themselves in the executed notebook.
     text = json.dumps(json.loads(run.output.read_text())["cells"])
     assert "DRY RUN" in text
+    # A clean console: the kernel's own start-up noise is gone, and a PyTorch notebook never
+    # loads TensorFlow (TensorBoard's writer and the runtime report leave it out).
+    console = "".join(capfd.readouterr())
+    assert not [n for n in NOISE if n in console], console[-2000:]
+    if notebook.stem == "pytorch":
+        assert facts["tensorflow_imported"] is False
 
 
 # One test class per notebook: `./course test` hands the tests out to two workers by scope
@@ -37,6 +47,6 @@ for _notebook in NOTEBOOKS:
     _name = "TestDryRun_" + f"{_notebook.parent.name}_{_notebook.stem}".replace("-", "_")
     globals()[_name] = type(_name, (), {
         "test_full_profile_dry_run":
-            lambda self, tmp_path, monkeypatch, nb=_notebook:
-                full_profile_dry_run(nb, tmp_path, monkeypatch),
+            lambda self, tmp_path, monkeypatch, capfd, nb=_notebook:
+                full_profile_dry_run(nb, tmp_path, monkeypatch, capfd),
     })

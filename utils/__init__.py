@@ -11,11 +11,18 @@ yourself to override:
   itself only on recent Intel CPUs; on the 2-core AMD EPYC the course is measured on they halve
   a ResNet-9 training step (412 → 216 ms, batch 128). Results may differ in the last bits.
 - ``TF_CPP_MIN_LOG_LEVEL=2``: hide TensorFlow's C++ info/warning start-up lines.
+
+It also filters the few lines TensorFlow's import prints before that setting applies (see
+`utils.quiet`; ``COURSE_TF_START_LINES=1`` shows them again).
 """
 
 import os as _os
 
 _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from . import quiet as _quiet  # noqa: E402
+
+_quiet.install()
 
 __version__ = "0.1.0"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ def _update(section: str, key: str, value: Any) -> None:
     file = Path(path)
     data = json.loads(file.read_text()) if file.is_file() else {}
     data.setdefault(section, {})[key] = value
+    # Whether TensorFlow was loaded by the time of this (the latest) publication: a PyTorch
+    # notebook should never load it (tests/test_dry_run.py checks every one).
+    data.setdefault("facts", {})["tensorflow_imported"] = "tensorflow" in sys.modules
     tmp = file.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1, default=float))
     tmp.replace(file)
