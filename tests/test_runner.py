@@ -29,7 +29,7 @@ def test_execute_collects_results_and_injects_profile(tmp_path):
                    "report.result('loss', 0.25)")
     run = runner.execute(nb, tmp_path / "build", profile="smoke")
     assert run.ok and run.chapter == "99_demo" and run.framework == "pytorch"
-    assert run.facts == {"profile": "smoke", "dataset": "toy"}
+    assert run.facts == {"profile": "smoke", "dataset": "toy", "tensorflow_imported": False}
     assert run.results["accuracy"]["value"] == 0.875 and run.key_result() == "accuracy = 87.5%"
     assert run.output.is_file()  # the executed copy, with outputs
     executed = nbformat.read(run.output, as_version=4)

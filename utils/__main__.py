@@ -22,6 +22,12 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if getattr(args, "render_only", False):  # bench --render-only: the page from the json alone
+        from . import benchmarks
+
+        md = benchmarks.render(Path(args.docs))
+        print(f"Wrote {md} and its charts from {md.with_suffix('.json')} (nothing was run)")
+        return 0
     from . import runner, runtime
 
     dry_run = runtime.dry_run_requested()
@@ -34,7 +40,13 @@ def _run(args: argparse.Namespace) -> int:
               "COURSE_DRY_RUN to benchmark.")
         return 2
 
-    runs = runner.run_chapters(args.chapters, args.profile, args.timeout, args.framework)
+    try:
+        runs = runner.run_chapters(args.chapters, args.profile, args.timeout, args.framework,
+                                   resume=getattr(args, "resume", False))
+    except runner.Stopped as stopped:
+        if stopped.runs:
+            print("\n" + runner.table(stopped.runs))
+        return 130
     if not runs:
         print("Nothing ran: no chapter notebooks found in solutions/.")
         return 1
@@ -135,8 +147,14 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--timeout", type=int, default=None, help="seconds per cell")
         p.add_argument("--framework", action="append", choices=["pytorch", "keras"],
                        help="only this framework's notebooks (repeatable; default: both)")
+        if name == "run":
+            p.add_argument("--resume", action="store_true", help="skip the notebooks the "
+                           "previous run finished in the same profile (after Ctrl-C or a "
+                           "failure), and continue with the rest")
         if name == "bench":
             p.add_argument("--docs", default=str(course.ROOT / "docs"), help="output folder")
+            p.add_argument("--render-only", action="store_true", help="run nothing: rewrite "
+                           "benchmarks.md and its charts from benchmarks.json")
     p = sub.add_parser("launch", help="chapter 07's distributed training outside the notebook "
                        "(torchrun, or TensorFlow's multi-worker launcher)")
     p.add_argument("chapter", help="07 or 07_scale_out")

@@ -3,16 +3,24 @@ publishes with ``utils.report``, and summarise it: ``python -m utils run`` and `
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import platform
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import chapters as course
-from .runtime import PROFILES, machine
+from .benchmarks import (  # noqa: F401 (the tables and the page: for the console and callers)
+    all_results,
+    table,
+    time_ratios,
+    write_benchmarks,
+)
 
-BUILD = course.ROOT / "build"
+BUILD = course.BUILD
 
 
 @dataclass
@@ -41,6 +49,21 @@ class Run:
         return "—"
 
 
+def _kernel_manager_class() -> type:
+    """Jupyter's kernel manager, with the kernel on local (IPC) sockets where the system has
+    them: no TCP ports open to the machine, and none of ipykernel's "running over TCP without
+    encryption" warnings on every start. Windows keeps TCP, Jupyter's default."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class LocalSocketKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _transport_default(self) -> str:
+            return "ipc" if os.name == "posix" else "tcp"
+
+    return LocalSocketKernelManager
+
+
 def execute(notebook: Path, out_dir: Path, profile: str | None = None,
             timeout_s: int | None = None) -> Run:
     """Run one notebook with papermill (``PROFILE`` parameter) into ``out_dir``; never raises
@@ -62,7 +85,8 @@ def execute(notebook: Path, out_dir: Path, profile: str | None = None,
         papermill.execute_notebook(
             str(notebook), str(output), parameters={"PROFILE": profile} if profile else {},
             cwd=str(notebook.parent), progress_bar=False, kernel_name="python3",
-            execution_timeout=timeout_s, log_output=False)
+            execution_timeout=timeout_s, log_output=False,
+            kernel_manager_class=_kernel_manager_class())
     except Exception as e:  # PapermillExecutionError and kernel deaths alike
         error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
     finally:
@@ -74,142 +98,143 @@ def execute(notebook: Path, out_dir: Path, profile: str | None = None,
                data.get("results", {}), error, data.get("targets", {}), data.get("tables", {}))
 
 
+STATE = BUILD / "run-state.json"  # what `run` finished, for `--resume`
+
+
+class Stopped(KeyboardInterrupt):
+    """Ctrl-C during `run_chapters`; ``runs`` holds the notebooks that finished before."""
+
+    def __init__(self, runs: list[Run]) -> None:
+        super().__init__()
+        self.runs = runs
+
+
+def planned_profile(profile: str | None) -> tuple[str, str]:
+    """The profile the notebooks will choose, and why, without importing a framework here: an
+    NVIDIA GPU is seen through ``nvidia-smi``, an Apple GPU from the platform."""
+    from . import runtime
+
+    device = runtime.requested_device()
+    if device == "auto":
+        apple = sys.platform == "darwin" and platform.machine() == "arm64"
+        device = "cuda" if runtime.has_nvidia_gpu() else "mps" if apple else "cpu"
+    return runtime.choose_profile(profile, accelerator=device,
+                                  dry_run=runtime.dry_run_requested())
+
+
+def expected_seconds(profile: str, docs: Path | None = None) -> tuple[dict, str]:
+    """Each notebook's measured wall time in ``profile`` from ``docs/benchmarks.json``
+    (``{(chapter, framework): seconds}``), and where the numbers come from, in words."""
+    path = (docs or course.ROOT / "docs") / "benchmarks.json"
+    measured = json.loads(path.read_text()).get(profile, {}) if path.is_file() else {}
+    seconds = {(c, r["framework"]): r["seconds"] for c, e in measured.items()
+               for r in e["runs"] if r["ok"]}
+    machines = {(e["machine"]["cpu"], e["machine"]["cores"], e["machine"]["gpu"])
+                for e in measured.values()}
+    dates = sorted(e["date"] for e in measured.values())
+    where = "; ".join(f"{cpu} ({cores} cores{'' if gpu == 'none' else ', ' + gpu})"
+                      for cpu, cores, gpu in sorted(machines))
+    return seconds, (f"measured {dates[-1]} on {where}" if dates else "")
+
+
+def clock(seconds: float | None) -> str:
+    """``1 h 05 min``, ``4 min 10 s``, ``50 s``, or ``unknown``."""
+    if seconds is None:
+        return "unknown"
+    s = round(seconds)
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
+
+
+def _shown(path: Path) -> str:
+    """A path as the learner types it: relative to the course folder when inside it."""
+    return str(path.relative_to(course.ROOT)) if path.is_relative_to(course.ROOT) else str(path)
+
+
+def _state_row(run: Run) -> dict:
+    return {**dataclasses.asdict(run), "output": str(run.output)}
+
+
+def _load_state(profile: str, dry_run: bool) -> dict[str, dict]:
+    """The notebooks a previous `run` finished in this profile (``chapter/framework`` → row)."""
+    state = json.loads(STATE.read_text()) if STATE.is_file() else {}
+    if (state.get("profile"), state.get("dry_run")) != (profile, dry_run):
+        return {}
+    return state.get("done", {})
+
+
 def run_chapters(names: list[str] | None, profile: str | None = None,
-                 timeout_s: int | None = None,
-                 frameworks: list[str] | None = None) -> list[Run]:
+                 timeout_s: int | None = None, frameworks: list[str] | None = None,
+                 resume: bool = False) -> list[Run]:
     """Execute every notebook of the named chapters (all chapters that exist by default), of
-    the given frameworks (``pytorch``, ``keras``; default both)."""
-    runs = []
+    the given frameworks (``pytorch``, ``keras``; default both). First print the plan and its
+    expected time (from ``docs/benchmarks.json``), then a progress line per notebook (and a
+    bar in a terminal). Ctrl-C keeps what finished; ``resume=True`` skips the notebooks a
+    previous run finished (``build/run-state.json``) in the same profile."""
+    from tqdm.auto import tqdm
+
     from .runtime import dry_run_requested
 
-    if dry_run_requested() and not os.environ.get("COURSE_MODELS_DIR"):
+    dry_run = dry_run_requested()
+    if dry_run and not os.environ.get("COURSE_MODELS_DIR"):
         # One throw-away models folder for the whole dry run: chapter 02 then loads the
         # classifier chapter 01's dry run saved, and the user cache is never touched.
         os.environ["COURSE_MODELS_DIR"] = str(BUILD / "dry-run-models")
+    todo = []
     for chapter in course.resolve(names):
         notebooks = course.notebooks(chapter)
         if not notebooks and names:
             print(f"[run] {chapter}: not written yet (no notebooks in solutions/{chapter})")
-        for nb in notebooks:
-            if frameworks and nb.stem not in frameworks:
-                continue
-            print(f"[run] {chapter}/{nb.name} …", flush=True)
-            run = execute(nb, BUILD / chapter, profile, timeout_s)
+        todo += [nb for nb in notebooks if not frameworks or nb.stem in frameworks]
+    chosen, why = planned_profile(profile)
+    done = _load_state(chosen, dry_run) if resume else {}
+    runs = [Run(**{**row, "output": Path(row["output"])}) for key, row in done.items()
+            if key in {f"{nb.parent.name}/{nb.stem}" for nb in todo}]
+    skipped = len(runs)
+    todo = [nb for nb in todo if f"{nb.parent.name}/{nb.stem}" not in done]
+    expected, source = expected_seconds(chosen)
+    if dry_run:
+        expected, source = {}, ""  # a dry run's few steps were never timed
+    eta = [expected.get((nb.parent.name, nb.stem)) for nb in todo]
+    total = None if None in eta else sum(eta)
+    if resume:
+        print(f"[run] --resume: {skipped} notebook(s) already done in profile {chosen} "
+              f"({_shown(STATE)}); {len(todo)} to go")
+    print(f"[run] plan: {len(todo)} notebook(s) in profile {chosen}{' (dry run)' * dry_run} — "
+          f"{why}; expected {clock(total)}" + (f" ({source}; yours will differ)" if source
+                                                else ""))
+    for nb, seconds in zip(todo, eta, strict=True):
+        print(f"[run]   {nb.parent.name}/{nb.name:<14} {clock(seconds)}")
+    if todo:
+        print("[run] Ctrl-C stops and keeps what finished; `./course run --resume` continues")
+    if not resume or not STATE.is_file():
+        STATE.parent.mkdir(parents=True, exist_ok=True)
+        STATE.write_text(json.dumps({"profile": chosen, "dry_run": dry_run, "done": {}}))
+    state = json.loads(STATE.read_text())
+    start = time.perf_counter()
+    bar = tqdm(total=len(todo), unit="notebook", disable=None, dynamic_ncols=True,
+               bar_format="{n}/{total} notebooks |{bar}| {elapsed} elapsed{postfix}")
+    try:
+        for i, nb in enumerate(todo):
+            left = None if None in eta[i:] else sum(eta[i:])
+            bar.set_postfix_str(f"≈ {clock(left)} left" if left is not None else "")
+            tqdm.write(f"[run] {i + 1}/{len(todo)} {nb.parent.name}/{nb.name} … (elapsed "
+                       f"{clock(time.perf_counter() - start)}, ≈ {clock(left)} left)")
+            run = execute(nb, BUILD / nb.parent.name, profile, timeout_s)
             status = ("ok" if run.ok else f"FAILED ({run.error})") + (
                 f", missed target(s): {', '.join(run.missed())}" if run.missed() else "")
-            print(f"[run] {chapter}/{nb.name}: {status} in {run.seconds:.0f} s", flush=True)
+            tqdm.write(f"[run] {nb.parent.name}/{nb.name}: {status} in {run.seconds:.0f} s")
             runs.append(run)
+            if run.ok:
+                state["done"][f"{nb.parent.name}/{nb.stem}"] = _state_row(run)
+                STATE.write_text(json.dumps(state, indent=1, default=str))
+            bar.update()
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"\n[run] stopped (Ctrl-C): {len(runs)} notebook(s) finished and are kept in "
+              f"{_shown(BUILD)}/; `./course run --resume` continues")
+        raise Stopped(runs) from None
+    bar.close()
     return runs
 
-
-def time_ratios(runs: list[Run]) -> dict[str, float]:
-    """PyTorch/Keras wall-time ratio per chapter (both measured in this one run)."""
-    by = {(r.chapter, r.framework): r.seconds for r in runs if r.ok}
-    return {c: by[(c, "pytorch")] / by[(c, "keras")]
-            for c in dict.fromkeys(r.chapter for r in runs)
-            if (c, "pytorch") in by and (c, "keras") in by}
-
-
-def _targets(r: Run) -> str:
-    """``3/4 met (missed: nll)``, or ``—`` when the notebook judged none."""
-    if not r.targets:
-        return "—"
-    met = len(r.targets) - len(r.missed())
-    return f"{met}/{len(r.targets)} met" + (f" (missed: {', '.join(r.missed())})"
-                                            if r.missed() else "")
-
-
-def table(runs: list[Run]) -> str:
-    """A Markdown table: chapter, framework, status, device, profile, dataset, key result, time."""
-    rows = ["| chapter | framework | status | device | profile | precision | dataset | key result "
-            "| targets | time |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in runs:
-        f = r.facts
-        precision = f.get("precision") or ("bfloat16" if f.get("mixed_precision") else "float32")
-        rows.append(f"| {r.chapter} | {r.framework} | {'ok' if r.ok else 'FAILED'} | "
-                    f"{f.get('device', '?')} | {f.get('profile', '?')}"
-                    f"{' (dry run)' if f.get('dry_run') else ''} | "
-                    f"{precision} | "
-                    f"{f.get('dataset', '?')} | {r.key_result()} | {_targets(r)} | "
-                    f"{r.seconds:.0f} s |")
-    ratios = time_ratios(runs)
-    if ratios:
-        rows.append("")
-        rows.append("PyTorch / Keras wall-time ratio (same work, this run): " + ", ".join(
-            f"{c} {v:.2f}" for c, v in ratios.items()))
-    return "\n".join(rows)
-
-
-def _from_json(row: dict) -> Run:
-    return Run(row["chapter"], row["framework"], row["ok"], row["seconds"], Path(""),
-               row["facts"], row["results"], row["error"], row.get("targets", {}),
-               row.get("tables", {}))
-
-
-def all_results(runs: list[Run]) -> str:
-    """Every metric the notebooks published (not only the key ones), as a Markdown table."""
-    rows = ["| chapter | framework | result | value |", "|---|---|---|---|"]
-    for r in runs:
-        for name, value in r.results.items():
-            rows.append(f"| {r.chapter} | {r.framework} | {name} | "
-                        f"{value['fmt'].format(value['value'])} |")
-        for name, t in r.targets.items():
-            sign = "≥" if t["higher_is_better"] else "≤"
-            rows.append(f"| {r.chapter} | {r.framework} | target {name} ({sign} "
-                        f"{t['fmt'].format(t['goal'])}) | {t['fmt'].format(t['value'])} "
-                        f"{'met' if t['met'] else 'MISSED'} |")
-    return "\n".join(rows)
-
-
-def write_benchmarks(runs: list[Run], profile: str | None, docs: Path) -> Path:
-    """``docs/benchmarks.md`` (+ ``benchmarks.json``): one section per profile, in which each
-    chapter's rows are replaced when that chapter is measured again (both frameworks of a
-    chapter always come from one run, so their time ratio is a same-run comparison)."""
-    docs.mkdir(parents=True, exist_ok=True)
-    json_path = docs / "benchmarks.json"
-    everything = json.loads(json_path.read_text()) if json_path.is_file() else {}
-    command = "python -m utils bench " + " ".join(dict.fromkeys(r.chapter for r in runs)) + (
-        f" --profile {profile}" if profile else "")
-    for r in runs:
-        key = r.facts.get("profile", profile or "auto")
-        chapters = everything.setdefault(key, {})
-        entry = chapters.setdefault(r.chapter, {"runs": []})
-        if entry.get("command") != command or entry.get("date") != time.strftime("%Y-%m-%d"):
-            entry.update(date=time.strftime("%Y-%m-%d"), command=command, machine=machine(),
-                         runs=[])
-        entry["runs"] = [x for x in entry["runs"] if x["framework"] != r.framework] + [
-            {"chapter": r.chapter, "framework": r.framework, "ok": r.ok,
-             "seconds": round(r.seconds, 1), "facts": r.facts, "results": r.results,
-             "error": r.error, "targets": r.targets, "tables": r.tables}]
-    json_path.write_text(json.dumps(everything, indent=1) + "\n")
-    lines = ["# Benchmarks", "",
-             "Measured with `python -m utils bench [CHAPTER…] --profile P`, which executes the "
-             "notebooks headless and collects what each publishes with `utils.report`. "
-             "Timings compare only within one run (ratios), never across machines.", ""]
-    for name in sorted(everything, key=lambda p: list(PROFILES).index(p)
-                       if p in PROFILES else len(PROFILES)):
-        chapters = everything[name]
-        order = [c for c in course.CHAPTERS if c in chapters] + [
-            c for c in chapters if c not in course.CHAPTERS]
-        lines += [f"## Profile: {name}", ""]
-        for chapter in order:
-            e, m = chapters[chapter], chapters[chapter]["machine"]
-            lines.append(f"- {chapter}: {e['date']} · `{e['command']}` · {m['cpu']} "
-                         f"({m['cores']} cores) · GPU: {m['gpu']} · {m['os']} · "
-                         f"Python {m['python']}")
-        merged = [_from_json(row) for chapter in order for row in chapters[chapter]["runs"]]
-        lines += ["", table(merged), "", "All published results:", "", all_results(merged), ""]
-        for r in merged:  # the tables notebooks published with report.table
-            for title, markdown in r.tables.items():
-                lines += [f"### {r.chapter} · {r.framework}: {title}", "", markdown, ""]
-    if "full" not in everything:
-        lines += ["## Profile: full", "", "Not yet measured, for any chapter or framework: the "
-                  "full profile needs a GPU. The reference measurement is one script: "
-                  "`tools/gpu-reference prepare` where PyPI is reachable (the wheels a bare CUDA "
-                  "PyTorch machine lacks, and the data), then `tools/gpu-reference run "
-                  "CHAPTER…` on the GPU machine, which runs `python -m utils bench CHAPTER… "
-                  "--profile full` (docs/CONTRIBUTING.md: \"Measuring the full profile on a "
-                  "GPU\").", ""]
-    md = docs / "benchmarks.md"
-    md.write_text("\n".join(lines))
-    return md
