@@ -1,6 +1,8 @@
 """utils.runtime: profiles, overrides, device detection with mocked hardware, seeding."""
 
 import random
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -19,6 +21,10 @@ def clean_env(monkeypatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(runtime, "under_test", lambda: False)
     monkeypatch.delenv("COURSE_TORCH_COMPILE", raising=False)
+    for names in runtime.HOSTED_SERVICES.values():  # as on a local machine, also on Colab
+        for var in names:
+            monkeypatch.delenv(var, raising=False)
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
     import torch
 
     # setup() on a (mocked) CUDA machine turns cuDNN autotuning on: restore it afterwards.
@@ -410,3 +416,151 @@ def test_keras_tf32_is_on_inside_the_block_only(clean_env):
     with rt.tf32():
         assert tf.config.experimental.tensor_float_32_execution_enabled()
     assert not tf.config.experimental.tensor_float_32_execution_enabled()
+
+
+# --- hosted notebook services (Colab, Kaggle, ...) -------------------------------------------
+
+T4 = ("Tesla T4", (7, 5))
+
+
+@pytest.mark.parametrize("var,value,service", [
+    ("COLAB_RELEASE_TAG", "release-colab_20250101-060000_RC00", "Google Colab"),
+    ("COLAB_GPU", "", "Google Colab"),  # set at all counts, whatever the value
+    ("KAGGLE_KERNEL_RUN_TYPE", "Interactive", "Kaggle"),
+    ("LIGHTNING_CLOUD_SPACE_ID", "01abc", "Lightning Studio"),
+    ("DEEPNOTE_PROJECT_ID", "8d1c-4f2a", "Deepnote"),
+])
+def test_hosted_service_from_its_environment_variable(clean_env, var, value, service):
+    assert runtime.hosted_service() is None  # a local machine: none of them set
+    clean_env.setenv(var, value)
+    assert runtime.hosted_service() == service
+
+
+def test_hosted_service_colab_module_and_no_failure(clean_env):
+    clean_env.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    assert runtime.hosted_service() == "Google Colab"  # a kernel that already imported it
+    clean_env.delitem(sys.modules, "google.colab")
+    clean_env.setattr(runtime, "HOSTED_SERVICES", None)  # whatever goes wrong: just None
+    assert runtime.hosted_service() is None
+
+
+def test_profile_on_a_hosted_cpu_runtime_says_how_to_get_a_gpu(clean_env):
+    assert runtime.choose_profile(accelerator="cpu") == ("quick", "auto: no GPU found")
+    clean_env.setenv("COLAB_RELEASE_TAG", "release-colab")
+    profile, why = runtime.choose_profile(accelerator="cpu")
+    assert profile == "quick" and "Google Colab without a GPU" in why
+    assert "Runtime → Change runtime type → T4 GPU" in why
+    clean_env.setenv("COURSE_DEVICE", "cpu")  # the learner chose the CPU: no advice
+    assert runtime.choose_profile(accelerator="cpu") == ("quick", "auto: no GPU found")
+    clean_env.delenv("COURSE_DEVICE")
+    clean_env.delenv("COLAB_RELEASE_TAG")
+    clean_env.setenv("KAGGLE_KERNEL_RUN_TYPE", "Interactive")
+    assert "Settings → Accelerator → GPU T4 x2" in runtime.choose_profile(accelerator="cpu")[1]
+    clean_env.setattr(runtime, "under_test", lambda: True)
+    assert runtime.choose_profile(accelerator="cpu")[0] == "smoke"
+
+
+@pytest.mark.parametrize("gpu,slow", [(T4, True), (("Tesla P100-PCIE-16GB", (6, 0)), True),
+                                      (("Tesla V100-SXM2-16GB", (7, 0)), True),
+                                      (("NVIDIA L4", (8, 9)), False),
+                                      (("NVIDIA A100-SXM4-40GB", (8, 0)), False)])
+def test_every_hosted_gpu_gets_full_and_an_old_one_is_told_why_it_is_slow(clean_env, gpu, slow):
+    clean_env.setenv("COLAB_RELEASE_TAG", "release-colab")
+    profile, why = runtime.choose_profile(accelerator="cuda", gpu=gpu)
+    assert profile == "full"
+    if slow:
+        assert gpu[0] in why and "no bfloat16" in why and "COURSE_PROFILE=quick" in why
+    else:  # compute capability ≥ 8: exactly as before
+        assert why == "auto: an NVIDIA GPU was found"
+
+
+def test_torch_compile_needs_compute_capability_7(clean_env):
+    _mock_torch(clean_env, True, False)
+    clean_env.setattr(torch.cuda, "get_device_name", lambda i=0: "Tesla P100-PCIE-16GB")
+    clean_env.setattr(torch.cuda, "get_device_capability", lambda i=0: (6, 0))
+    rt = runtime.setup("torch", verbose=False, precision="mixed")
+    assert (rt.profile, rt.precision, rt.channels_last) == ("full", "float32", True)
+    assert not rt.torch_compile  # Triton (inductor's code generator) needs Volta or newer
+    assert "Tesla P100-PCIE-16GB (compute capability 6.0) has no bfloat16" in rt.summary()
+    clean_env.setattr(torch.cuda, "get_device_name", lambda i=0: T4[0])
+    clean_env.setattr(torch.cuda, "get_device_capability", lambda i=0: T4[1])
+    assert runtime.setup("torch", verbose=False).torch_compile
+
+
+def _mixed_chapters() -> str:
+    from utils.chapters import PRECISION
+
+    return ", ".join(c.split("_")[0] for c, p in PRECISION.items() if p == "mixed")
+
+
+def test_bf16_note_explains_the_precision_on_each_gpu(clean_env):
+    chapters = _mixed_chapters()
+    assert chapters.startswith("01, 02")
+    assert runtime.bf16_note(T4) == (
+        f"Tesla T4 (compute capability 7.5): no bfloat16 tensor cores — chapters {chapters} "
+        f"train in float32 here; on an A100/L4/H100 they would use bfloat16 mixed precision")
+    h100 = ("NVIDIA H100 80GB HBM3", (9, 0))
+    assert runtime.bf16_note(h100).endswith(
+        f"chapters {chapters} train in bfloat16 mixed precision here")
+    assert runtime.bf16_note(None) == runtime.bf16_note(("Old driver", None)) == ""
+    assert "still train in bfloat16 here (COURSE_DRY_RUN=1)" in runtime.bf16_note(T4, True)
+    clean_env.setenv("COURSE_PRECISION", "float32")
+    assert "float32 here, as COURSE_PRECISION=float32 asks" in runtime.bf16_note(h100)
+    clean_env.setenv("COURSE_PRECISION", "mixed")
+    assert "(COURSE_PRECISION=mixed)" in runtime.bf16_note(T4)
+
+
+def test_nvidia_gpus_reads_nvidia_smi(clean_env):
+    import subprocess
+
+    answers = []
+
+    def fake_run(cmd, **kwargs):
+        code, out = answers.pop(0)
+        return subprocess.CompletedProcess(cmd, code, out, "")
+
+    clean_env.setattr(runtime.subprocess, "run", fake_run)
+    answers[:] = [(0, "Tesla T4, 7.5\nTesla T4, 7.5\n")]
+    assert runtime.nvidia_gpus() == [T4, T4]
+    answers[:] = [(2, ""), (0, "Tesla P100-PCIE-16GB\n")]  # a driver without compute_cap
+    assert runtime.nvidia_gpus() == [("Tesla P100-PCIE-16GB", None)]
+
+    def no_driver(cmd, **kwargs):
+        raise FileNotFoundError("nvidia-smi")
+
+    clean_env.setattr(runtime.subprocess, "run", no_driver)
+    assert runtime.nvidia_gpus() == []
+    assert runtime._gpu_row([T4, T4]) == "2 × Tesla T4 (compute capability 7.5)"
+    assert runtime._gpu_row([]) == "none"
+
+
+def test_doctor_on_colab_with_a_t4(clean_env):
+    clean_env.setenv("COLAB_RELEASE_TAG", "release-colab")
+    _mock_torch(clean_env, True, False)
+    clean_env.setattr(torch.cuda, "device_count", lambda: 0)  # no cuda conv on this CPU build
+    clean_env.setattr(torch.cuda, "get_device_name", lambda i=0: T4[0])
+    clean_env.setattr(torch.cuda, "get_device_capability", lambda i=0: T4[1])
+    clean_env.setattr(runtime, "nvidia_gpus", lambda: [T4])
+    rows = dict(runtime.report_rows())
+    assert rows["Hosted service"] == "Google Colab"
+    assert rows["NVIDIA GPU"] == "Tesla T4 (compute capability 7.5)"
+    assert rows["Precision on the GPU"] == runtime.bf16_note(T4)
+    assert "no bfloat16 tensor cores" in rows["Precision on the GPU"]
+    assert "bfloat16" not in rows["Precision (PyTorch)"]  # the T4 trains in float32
+    assert rows["Profile"].startswith("full — auto: an NVIDIA GPU was found; Tesla T4")
+    assert rows["PyTorch"].startswith(torch.__version__)  # whoever installed it (Colab does)
+    assert "TensorFlow" in rows
+
+
+def test_doctor_on_a_local_machine_and_on_colab_without_a_gpu(clean_env):
+    _mock_torch(clean_env, False, False)
+    clean_env.setattr(runtime, "nvidia_gpus", lambda: [])
+    rows = dict(runtime.report_rows())
+    assert rows["Hosted service"].startswith("none") and rows["NVIDIA GPU"] == "none"
+    assert "Precision on the GPU" not in rows
+    assert rows["Profile"] == "quick — auto: no GPU found"
+    clean_env.setenv("COLAB_GPU", "")
+    rows = dict(runtime.report_rows())
+    assert rows["Hosted service"] == "Google Colab"
+    assert rows["Profile"].endswith("(Google Colab without a GPU: Runtime → Change runtime "
+                                    "type → T4 GPU)")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import chapters as course
+from .hosted import open_links, settings
 
 FRAMEWORK_NAMES = {"pytorch": "PyTorch", "keras": "Keras"}
 SOURCES = ("solutions", "chapters")  # which notebooks the book shows (book.toml: `source`)
@@ -270,9 +271,12 @@ def _chapter_overview(title: str, number: int, framework_pages: list[Page]) -> s
             + "\n".join(rows) + "\n")
 
 
-def pages(root: Path = course.ROOT, source: str = "solutions") -> list[Page]:
+def pages(root: Path = course.ROOT, source: str = "solutions", repository: str = "",
+          branch: str = "main") -> list[Page]:
     """The whole book in reading order: the README as front page, every chapter of
-    ``CHAPTERS`` (a page per framework, or listed as planned), the benchmarks, the guide."""
+    ``CHAPTERS`` (a page per framework, or listed as planned), the benchmarks, the guide.
+    With ``repository`` (book.toml) on GitHub, each notebook page links its exercise version
+    to Colab and Kaggle."""
     notebooks = {chapter: _notebooks(root, chapter, source) for chapter in course.CHAPTERS}
     targets = {name: page for name, (page, _) in DOCS.items()}
     for chapter, found in notebooks.items():
@@ -301,7 +305,11 @@ def pages(root: Path = course.ROOT, source: str = "solutions") -> list[Page]:
             origin = notebook.relative_to(root).as_posix()
             state = ("the copy executed by `python -m utils run`" if origin.startswith("build/")
                      else f"not executed: `python -m utils run {chapter}` adds the outputs")
-            header = f"> {twins} · `{origin}`, {state}\n\n"
+            hosted = " · ".join(f"[{label}]({url})" for label, url in open_links(
+                f"chapters/{chapter}/{fw}.ipynb", repository, branch))
+            header = f"> {twins} · `{origin}`, {state}" + (
+                f"\n>\n> Run the exercise version on a hosted GPU: {hosted}" if hosted else
+                "") + "\n\n"
             content = header + notebook_page(notebook, root, path, targets)
             children.append(Page(FRAMEWORK_NAMES[fw], path, content, [number, i]))
         overview = _chapter_overview(title, number, children)
@@ -326,7 +334,9 @@ def preprocess(context: dict, book: dict) -> dict:
     """mdBook's preprocessor step: the book loaded from SUMMARY.md in, the course's book out.
     Items of SUMMARY.md that the course does not generate are kept, after the course's."""
     settings = context.get("config", {}).get("preprocessor", {}).get("course", {})
-    generated = pages(Path(context["root"]), settings.get("source", "solutions"))
+    generated = pages(Path(context["root"]), settings.get("source", "solutions"),
+                      settings.get("repository", "").strip().rstrip("/"),
+                      settings.get("branch", "main").strip() or "main")
     key = "sections" if "sections" in book and "items" not in book else "items"  # 0.4: sections
     paths = {page.path for page in walk(generated) if page.path}
     items, numbered = [], False
@@ -549,7 +559,7 @@ def build_site(root: Path = course.ROOT, out: Path | None = None) -> Path:
     about = config.get("book", {})
     source = config.get("preprocessor", {}).get("course", {}).get("source", "solutions")
     out = out or root / config.get("build", {}).get("build-dir", "build/book")
-    book = pages(root, source)
+    book = pages(root, source, **settings(root))
     order = [page for page in walk(book) if page.path]
     for i, page in enumerate(order):
         depth = page.path.count("/")

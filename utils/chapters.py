@@ -5,6 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# A clone of the course keeps its outputs in build/; an installed course (Colab, Kaggle: see
+# utils/hosted.py) in build/ under the folder the notebook runs in.
+IN_CLONE = (ROOT / "pyproject.toml").is_file() and (ROOT / "solutions").is_dir()
+BUILD = ROOT / "build" if IN_CLONE else Path.cwd() / "build"
 FRAMEWORKS = ("pytorch", "keras")  # notebook file stems, in the order they are run and shown
 
 CHAPTERS: dict[str, str] = {

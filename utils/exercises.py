@@ -16,6 +16,8 @@ from pathlib import Path
 
 import nbformat
 
+from . import hosted
+
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 RAISES = "raises-exception"
@@ -69,14 +71,20 @@ def make_student_notebook(nb: nbformat.NotebookNode, where: str = "<notebook>"):
 
 
 def generate(solutions: Path, chapters: Path, check: bool = False) -> list[Path]:
-    """Write ``chapters/`` from ``solutions/``; return the notebooks that changed (or, with
-    ``check=True``, that are out of date, writing nothing)."""
+    """Write ``chapters/`` from ``solutions/``, and first each solution's install cell (see
+    `utils.hosted`, from book.toml's ``repository``); return the notebooks that changed (or,
+    with ``check=True``, that are out of date, writing nothing)."""
     changed = []
+    source = hosted.install_source(**hosted.settings(solutions.parent))
     for src in sorted(solutions.rglob("*.ipynb")):
         if ".ipynb_checkpoints" in src.parts:
             continue
         dst = chapters / src.relative_to(solutions)
         nb = nbformat.read(src, as_version=4)
+        if hosted.with_install_cell(nb, source):  # the solution's own first cell, refreshed
+            changed.append(src)
+            if not check:
+                src.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
         text = nbformat.writes(make_student_notebook(nb, str(src))) + "\n"
         if not dst.is_file() or dst.read_text(encoding="utf-8") != text:
             changed.append(dst)

@@ -87,13 +87,68 @@ def requested_precision() -> str:
                          PRECISIONS)
 
 
+# NVIDIA compute capability (major) from which a GPU has bfloat16 tensor cores (Ampere: A100,
+# L4, RTX 30xx) — below it (T4, V100, P100) the "mixed" chapters train in float32.
+BF16_MIN_MAJOR = 8
+# torch.compile's inductor generates Triton kernels, and Triton needs compute capability ≥ 7
+# (Volta): on older GPUs (Kaggle's P100 is 6.0) the model runs uncompiled.
+TRITON_MIN_MAJOR = 7
+
+# Hosted notebook services, recognised by environment variables they set in their kernels (and
+# so in `!python -m utils doctor` run from a cell), checked in this order; set at all counts,
+# whatever the value. Only names a service's own code relies on: COLAB_RELEASE_TAG (Kaggle's
+# kagglehub, env.py: is_in_colab_notebook) and COLAB_GPU (the older Colab marker, widely used);
+# KAGGLE_KERNEL_RUN_TYPE (kagglehub's is_in_kaggle_notebook); LIGHTNING_CLOUD_SPACE_ID
+# (Lightning's own code, to tell it runs in a Studio); DEEPNOTE_PROJECT_ID (Deepnote's toolkit
+# "treats it as a sign that the app is hosted").
+HOSTED_SERVICES: dict[str, tuple[str, ...]] = {
+    "Google Colab": ("COLAB_RELEASE_TAG", "COLAB_GPU"),
+    "Kaggle": ("KAGGLE_KERNEL_RUN_TYPE",),
+    "Lightning Studio": ("LIGHTNING_CLOUD_SPACE_ID",),
+    "Deepnote": ("DEEPNOTE_PROJECT_ID",),
+}
+# Where a learner on a CPU-only runtime of the service switches to a GPU.
+GPU_SWITCH: dict[str, str] = {
+    "Google Colab": "Runtime → Change runtime type → T4 GPU",
+    "Kaggle": "Settings → Accelerator → GPU T4 x2",
+}
+
+
+def hosted_service() -> str | None:
+    """The hosted notebook service this runs on (``"Google Colab"``, ``"Kaggle"``, …), or
+    None. Reads environment variables, and whether ``google.colab`` is already imported (it
+    imports nothing); never raises."""
+    try:
+        for service, names in HOSTED_SERVICES.items():
+            if any(name in os.environ for name in names):
+                return service
+        if "google.colab" in sys.modules:
+            return "Google Colab"
+    except Exception:  # detection is a courtesy: never let it break a notebook or the doctor
+        pass
+    return None
+
+
+def _gpu_switch_hint() -> str:
+    """On a hosted service's CPU-only runtime: how to get its GPU; else ''."""
+    service = hosted_service()
+    if not service or os.environ.get("COURSE_DEVICE", "auto").strip().lower() not in ("", "auto"):
+        return ""
+    return (f" ({service} without a GPU: "
+            f"{GPU_SWITCH.get(service, 'choose a GPU machine in its settings')})")
+
+
 def choose_profile(requested: str | None = None, *, accelerator: str = "cpu",
-                   dry_run: bool = False) -> tuple[str, str]:
+                   dry_run: bool = False,
+                   gpu: tuple[str, tuple[int, int] | None] | None = None) -> tuple[str, str]:
     """Return ``(profile, why)``: argument, then ``COURSE_PROFILE``, then automatic.
 
     ``accelerator`` is what the framework found: ``cuda`` (an NVIDIA GPU: ``full``), ``mps``
-    (an Apple GPU: ``quick`` — ``full`` takes hours there) or ``cpu`` (``quick``). A dry run
-    is a run of the full profile, so it picks ``full`` and refuses any other profile.
+    (an Apple GPU: ``quick`` — ``full`` takes hours there) or ``cpu`` (``quick``; on a hosted
+    service the reason says how to switch its runtime to a GPU). ``gpu`` — the CUDA GPU's
+    name and compute capability — only changes the reason: an older GPU (T4, V100, P100) still
+    gets ``full``, and is told that it takes several times as long there. A dry run is a run of
+    the full profile, so it picks ``full`` and refuses any other profile.
     """
     if requested:
         chosen = _check_choice("profile", requested, PROFILES)
@@ -106,11 +161,17 @@ def choose_profile(requested: str | None = None, *, accelerator: str = "cpu",
     elif under_test():
         return "smoke", "auto: running under pytest/nbval"
     elif accelerator == "cuda":
+        name, cc = gpu or ("", None)
+        if cc and cc[0] < BF16_MIN_MAJOR:
+            return "full", (f"auto: an NVIDIA GPU was found; {name} (compute capability "
+                            f"{cc[0]}.{cc[1]}) has no bfloat16 and full is sized for an "
+                            f"A100/H100, so expect several times as long — COURSE_PROFILE=quick "
+                            f"for a shorter run")
         return "full", "auto: an NVIDIA GPU was found"
     elif accelerator == "mps":
         return "quick", "auto: an Apple GPU (full takes hours there; COURSE_PROFILE=full to ask)"
     else:
-        return "quick", "auto: no GPU found"
+        return "quick", "auto: no GPU found" + _gpu_switch_hint()
     if dry_run and chosen != "full":
         raise ConfigError(f"COURSE_DRY_RUN=1 dry-runs the full profile, but the profile is "
                           f"{chosen!r} ({why}). Use COURSE_PROFILE=full, or COURSE_DRY_RUN=0.")
@@ -144,7 +205,7 @@ def torch_device_name(override: str | None = None) -> str:
 def _torch_bf16_ok(device: str) -> bool:
     import torch
 
-    return device == "cuda" and torch.cuda.get_device_capability()[0] >= 8
+    return device == "cuda" and torch.cuda.get_device_capability()[0] >= BF16_MIN_MAJOR
 
 
 # --- NVIDIA drivers -------------------------------------------------------------------------
@@ -250,12 +311,24 @@ def tf_gpus(override: str | None = None) -> list[Any]:
     return gpus
 
 
+def _tf_gpu(gpu: Any) -> tuple[str, tuple[int, int] | None] | None:
+    """A TensorFlow GPU's name and compute capability (None where TensorFlow cannot say)."""
+    import tensorflow as tf
+
+    try:
+        details = tf.config.experimental.get_device_details(gpu)
+    except Exception:  # a mocked or odd device: the name only matters for a message
+        return None
+    cc = details.get("compute_capability")
+    return details.get("device_name", gpu.name), (tuple(cc) if cc else None)
+
+
 def _tf_bf16_ok(gpus: list[Any]) -> bool:
     import tensorflow as tf
 
     for gpu in gpus:
         cc = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
-        if cc and cc[0] >= 8:
+        if cc and cc[0] >= BF16_MIN_MAJOR:
             return True
     return False
 
@@ -293,7 +366,8 @@ class Runtime:
     ``dry_run``: the full profile's sizes with a few steps each (``COURSE_DRY_RUN=1``).
     ``channels_last`` (PyTorch): convolutions get NHWC-in-memory tensors (``rt.memory_format``),
     the layout NVIDIA's tensor cores use — on a CUDA GPU only. ``torch_compile`` (PyTorch):
-    ``rt.compile(model)`` hands the model to ``torch.compile`` — on a CUDA GPU only, unless
+    ``rt.compile(model)`` hands the model to ``torch.compile`` — on a CUDA GPU of compute
+    capability ≥ 7 only (Triton's minimum: a P100 runs uncompiled), unless
     ``COURSE_TORCH_COMPILE=0``.
     """
 
@@ -467,11 +541,16 @@ def setup(framework: str, profile: str | None = None, seed: int = 0,
     if framework == "torch":
         import torch
 
+        from .quiet import tensorboard_without_tensorflow
+
+        tensorboard_without_tensorflow()  # TensorBoard's writer, without importing TensorFlow
         # cuBLAS reads this when CUDA starts; it makes deterministic() possible on a GPU.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         device = torch_device_name()
+        gpu = None
         if device == "cuda":
-            name = f"cuda ({torch.cuda.get_device_name(0)})"
+            gpu = (torch.cuda.get_device_name(0), tuple(torch.cuda.get_device_capability(0)))
+            name = f"cuda ({gpu[0]})"
         elif device == "mps":
             name = "mps (Apple GPU)"
         else:
@@ -488,7 +567,9 @@ def setup(framework: str, profile: str | None = None, seed: int = 0,
         # A dry run takes the GPU's code paths on the CPU: channels_last, and torch.compile's
         # graph capture (with the "eager" backend: no code generation, which would take minutes).
         channels_last = device == "cuda" or dry_run
-        torch_compile = (device == "cuda" or dry_run) and _env_flag("COURSE_TORCH_COMPILE", True)
+        # (Not on a GPU older than Triton's minimum: Kaggle's P100 trains uncompiled.)
+        compiles = gpu is not None and gpu[1][0] >= TRITON_MIN_MAJOR
+        torch_compile = (compiles or dry_run) and _env_flag("COURSE_TORCH_COMPILE", True)
     else:
         os.environ.setdefault("KERAS_BACKEND", "tensorflow")
         gpus = tf_gpus()
@@ -504,7 +585,8 @@ def setup(framework: str, profile: str | None = None, seed: int = 0,
         accelerator = ("mps" if platform.system() == "Darwin" else "cuda") if gpus else "cpu"
         jit = bool(gpus) or dry_run
         channels_last = torch_compile = False
-    chosen, why = choose_profile(profile, accelerator=accelerator, dry_run=dry_run)
+        gpu = _tf_gpu(gpus[0]) if gpus else None
+    chosen, why = choose_profile(profile, accelerator=accelerator, dry_run=dry_run, gpu=gpu)
     if framework == "keras":
         # smoke only proves that every cell runs: there TensorFlow's graph optimiser (Grappler),
         # which spends seconds on each new graph to save milliseconds per step, is off on a CPU.
@@ -632,17 +714,78 @@ def chapter_precisions(hardware_bf16: bool, dry_run: bool = False) -> str:
     return "; ".join(parts)
 
 
-def report_rows() -> list[tuple[str, str]]:
-    """The facts ``describe()`` prints, as (item, value) rows."""
+def bf16_note(gpu: tuple[str, tuple[int, int] | None] | None, dry_run: bool = False) -> str:
+    """One plain line: what this NVIDIA GPU (name, compute capability) means for the chapters
+    whose policy is "mixed" — the reason behind ``chapter_precisions``; '' without a GPU."""
+    from .chapters import PRECISION
+
+    if not gpu or not gpu[1]:
+        return ""
+    (name, cc), ok = gpu, gpu[1][0] >= BF16_MIN_MAJOR
+    chapters = ", ".join(c.split("_")[0] for c, policy in PRECISION.items() if policy == "mixed")
+    if not chapters:
+        return ""
+    head = f"{name} (compute capability {cc[0]}.{cc[1]}): "
+    if ok:
+        return head + f"bfloat16 tensor cores — chapters {chapters} train in " + (
+            "bfloat16 mixed precision here" if use_mixed("mixed", True, dry_run)
+            else "float32 here, as COURSE_PRECISION=float32 asks")
+    head += f"no bfloat16 tensor cores — chapters {chapters} "
+    if use_mixed("mixed", False, dry_run):
+        why = "COURSE_PRECISION=mixed" if requested_precision() == "mixed" else "COURSE_DRY_RUN=1"
+        return head + f"still train in bfloat16 here ({why})"
+    return head + ("train in float32 here; on an A100/L4/H100 they would use bfloat16 mixed "
+                   "precision")
+
+
+def nvidia_gpus() -> list[tuple[str, tuple[int, int] | None]]:
+    """Each NVIDIA GPU's name and compute capability, from ``nvidia-smi`` (no framework is
+    imported); [] without a working driver. The capability is None where the driver is too old
+    to report it."""
+    for fields in ("name,compute_cap", "name"):
+        try:
+            out = subprocess.run(["nvidia-smi", f"--query-gpu={fields}", "--format=csv,noheader"],
+                                 capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.SubprocessError):
+            return []
+        if out.returncode == 0 and out.stdout.strip():
+            gpus = []
+            for line in out.stdout.strip().splitlines():
+                name, _, cap = line.partition(",")
+                major, _, minor = cap.strip().partition(".")
+                cc = (int(major), int(minor)) if major.isdigit() and minor.isdigit() else None
+                gpus.append((name.strip(), cc))
+            return gpus
+    return []
+
+
+def _gpu_row(gpus: list[tuple[str, tuple[int, int] | None]]) -> str:
+    """``2 × Tesla T4 (compute capability 7.5)``, one entry per kind of GPU; or ``none``."""
+    kinds = list(dict.fromkeys(gpus))
+    return "; ".join(
+        (f"{gpus.count(g)} × " if gpus.count(g) > 1 else "") + g[0]
+        + (f" (compute capability {g[1][0]}.{g[1][1]})" if g[1] else "")
+        for g in kinds) or "none"
+
+
+def report_rows(frameworks: tuple[str, ...] = FRAMEWORKS) -> list[tuple[str, str]]:
+    """The facts ``describe()`` prints, as (item, value) rows, for the given frameworks (a
+    notebook asks for its own only: loading the other costs seconds and memory)."""
+    frameworks = tuple(_check_choice("framework", f, FRAMEWORKS) for f in frameworks)
+    nvidia = nvidia_gpus()
     rows = [
         ("OS", f"{platform.system()} {platform.release()} ({platform.machine()})"),
         ("Python", sys.version.split()[0]),
+        ("Hosted service", hosted_service() or "none (a local machine or your own server)"),
         ("CPU", f"{machine()['cpu']} ({os.cpu_count()} cores)"),
+        ("NVIDIA GPU", _gpu_row(nvidia)),
         ("NumPy", np.__version__),
     ]
     dry_run = dry_run_requested()
     accelerator, bf16 = "cpu", {}
-    if _version("torch"):
+    if "torch" not in frameworks:
+        rows.append(("PyTorch", "not loaded in this notebook (python -m utils doctor: both)"))
+    elif _version("torch"):
         import torch
 
         rows.append(("PyTorch", torch.__version__ + (f" (CUDA {torch.version.cuda})"
@@ -663,7 +806,9 @@ def report_rows() -> list[tuple[str, str]]:
             rows.append(("PyTorch CUDA", cuda_problem()))
     else:
         rows.append(("PyTorch", "not installed"))
-    if _version("tensorflow"):
+    if "keras" not in frameworks:
+        rows.append(("TensorFlow", "not loaded in this notebook (python -m utils doctor: both)"))
+    elif _version("tensorflow"):
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
@@ -683,7 +828,10 @@ def report_rows() -> list[tuple[str, str]]:
     rows.append(("COURSE_PRECISION", os.environ.get("COURSE_PRECISION") or "(unset: auto)"))
     for fw, ok in bf16.items():
         rows.append((f"Precision ({fw})", chapter_precisions(ok, dry_run)))
-    profile, why = choose_profile(accelerator=accelerator, dry_run=dry_run)
+    gpu = nvidia[0] if nvidia and accelerator == "cuda" else None  # device 0: the notebooks'
+    if bf16 and bf16_note(gpu, dry_run):
+        rows.append(("Precision on the GPU", bf16_note(gpu, dry_run)))
+    profile, why = choose_profile(accelerator=accelerator, dry_run=dry_run, gpu=gpu)
     rows.append(("Profile", f"{profile} — {why}"))
     rows.append(("Profile means", PROFILES[profile]))
     from . import data
@@ -692,9 +840,10 @@ def report_rows() -> list[tuple[str, str]]:
     return rows
 
 
-def describe() -> str:
-    """One readable table: OS, Python, frameworks, devices, and the profile chosen and why."""
-    rows = report_rows()
+def describe(*frameworks: str) -> str:
+    """One readable table: OS, Python, frameworks, devices, and the profile chosen and why;
+    ``describe("torch")`` leaves TensorFlow out (and ``describe("keras")`` PyTorch)."""
+    rows = report_rows(frameworks or FRAMEWORKS)
     width = max(len(k) for k, _ in rows)
     line = "─" * (width + 2) + "┬" + "─" * 60
     out = [line] + [f" {k:<{width}} │ {v}" for k, v in rows] + [line.replace("┬", "┴")]
