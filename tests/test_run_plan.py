@@ -91,3 +91,17 @@ def test_a_plain_run_starts_over(sandbox, monkeypatch):
 def test_clock():
     assert [runner.clock(s) for s in (None, 7, 65, 3600, 6130)] == [
         "unknown", "7 s", "1 min 05 s", "1 h 00 min", "1 h 42 min"]
+
+
+def test_kernels_get_their_own_local_sockets():
+    """Two notebooks executed at once from one folder (the test suite's two workers) must not
+    share socket paths: each kernel manager gets a unique prefix in the temporary folder."""
+    import os
+
+    manager = runner._kernel_manager_class()
+    a, b = manager(), manager()
+    if os.name == "posix":
+        assert a.transport == b.transport == "ipc"
+        assert a.ip != b.ip and os.path.isabs(a.ip)
+    else:
+        assert a.transport == "tcp"

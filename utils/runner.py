@@ -8,7 +8,9 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +62,15 @@ def _kernel_manager_class() -> type:
         @default("transport")
         def _transport_default(self) -> str:
             return "ipc" if os.name == "posix" else "tcp"
+
+        @default("ip")
+        def _ip_default(self) -> str:
+            if self.transport != "ipc":
+                return "127.0.0.1"
+            # Jupyter's default, "kernel-ipc" in the working folder, is shared by two kernels
+            # started in one folder (the test suite's two workers): one unique prefix each,
+            # in the temporary folder (Jupyter removes the sockets when the kernel stops).
+            return os.path.join(tempfile.gettempdir(), f"course-kernel-{uuid.uuid4().hex[:12]}")
 
     return LocalSocketKernelManager
 
