@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import chapters as course
-from .hosted import open_links, settings
+from .hosted import from_table, open_links
 
 FRAMEWORK_NAMES = {"pytorch": "PyTorch", "keras": "Keras"}
 SOURCES = ("solutions", "chapters")  # which notebooks the book shows (book.toml: `source`)
@@ -335,8 +335,7 @@ def preprocess(context: dict, book: dict) -> dict:
     Items of SUMMARY.md that the course does not generate are kept, after the course's."""
     settings = context.get("config", {}).get("preprocessor", {}).get("course", {})
     generated = pages(Path(context["root"]), settings.get("source", "solutions"),
-                      settings.get("repository", "").strip().rstrip("/"),
-                      settings.get("branch", "main").strip() or "main")
+                      **from_table(settings))
     key = "sections" if "sections" in book and "items" not in book else "items"  # 0.4: sections
     paths = {page.path for page in walk(generated) if page.path}
     items, numbered = [], False
@@ -559,7 +558,7 @@ def build_site(root: Path = course.ROOT, out: Path | None = None) -> Path:
     about = config.get("book", {})
     source = config.get("preprocessor", {}).get("course", {}).get("source", "solutions")
     out = out or root / config.get("build", {}).get("build-dir", "build/book")
-    book = pages(root, source, **settings(root))
+    book = pages(root, source, **from_table(config.get("preprocessor", {}).get("course", {})))
     order = [page for page in walk(book) if page.path]
     for i, page in enumerate(order):
         depth = page.path.count("/")

@@ -31,7 +31,12 @@ def settings(root: Path = course.ROOT) -> dict[str, str]:
         import tomli as tomllib
     file = root / "book.toml"
     config = tomllib.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
-    table = config.get("preprocessor", {}).get("course", {})
+    return from_table(config.get("preprocessor", {}).get("course", {}))
+
+
+def from_table(table: dict) -> dict[str, str]:
+    """``repository`` and ``branch`` from book.toml's ``[preprocessor.course]`` table, as read
+    (mdBook hands the preprocessor the same table)."""
     return {"repository": table.get("repository", "").strip().rstrip("/"),
             "branch": table.get("branch", "main").strip() or "main"}
 
